@@ -1,0 +1,60 @@
+# Two entry points for a fresh machine (see README):
+#   make book   build the HTML book into _build/html, executing every chapter
+#   make test   run every test: lsmath unit/property tests, strict nbval over
+#               every chapter run the way Colab would, and the -W book build
+# Each creates the virtual environment it needs (.venv, or VENV=...).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The HTML lands in $(OUT)/_build/html (OUT=. gives _build/html).
+OUT ?= .
+JB_FLAGS := -W -n --keep-going
+CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
+
+.PHONY: venv book test unit notebooks book-check browser-check linkcheck sync-setup clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Readers' build: installs lsmath (editable) so the kernels can import it, then
+# executes every chapter (execute_notebooks: force in _config.yml).
+book: venv
+	$(PY) -m pip install -q --no-deps -e .
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output $(OUT)
+
+# Unit, property and SymPy tests of lsmath (plus checks of the book's sources).
+unit: venv
+	$(VENV)/bin/pytest -q tests
+
+# Strict nbval over every chapter, each run the Colab way: copied alone into an
+# empty folder, with lsmath installed only by the chapter's own setup cell
+# (from a wheel built here). NB=chapters/xx.ipynb runs one chapter.
+notebooks: venv
+	$(PY) tests/run_notebooks.py --venv $(VENV) $(if $(NB),$(NB),$(CHAPTERS))
+
+# Build the HTML from the outputs that strict nbval has just verified
+# (no second execution), with warnings as errors.
+book-check: venv
+	mkdir -p $(OUT)/_build
+	sed 's/execute_notebooks: force/execute_notebooks: "off"/' _config.yml > $(OUT)/_build/_config_ci.yml
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --config $(OUT)/_build/_config_ci.yml --path-output $(OUT)
+
+# Open built pages in headless Chromium: typeset math, figures, Colab button.
+browser-check: venv
+	$(VENV)/bin/pytest -q tests/browser --build-dir $(OUT)/_build/html
+
+test: unit notebooks book-check
+
+linkcheck: venv
+	$(VENV)/bin/jupyter-book build . --builder linkcheck --config $(OUT)/_build/_config_ci.yml --path-output $(OUT)
+
+sync-setup: venv
+	$(PY) tools/sync_setup_cells.py
+
+clean:
+	rm -rf _build dist *.egg-info

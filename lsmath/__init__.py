@@ -1,0 +1,29 @@
+"""lsmath: the label-smoothing mathematics of *Label Smoothing, Derived and Tested*.
+
+Small, tested functions for the smoothed targets in both conventions, the
+label-smoothed cross-entropy (equal to PyTorch's), its gradient, and the closed
+forms the book derives.
+
+Example:
+    >>> import torch, lsmath
+    >>> z = torch.tensor([[3.3322, 0.0, 0.0]])
+    >>> lsmath.ls_gradient(z, torch.tensor([0]), 0.1).abs().max() < 1e-4
+    tensor(True)
+"""
+
+from .closed_forms import lipschitz_constant, optimal_logit_gap
+from .losses import ls_cross_entropy, ls_gradient
+from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "alpha_from_eps",
+    "eps_from_alpha",
+    "lipschitz_constant",
+    "ls_cross_entropy",
+    "ls_gradient",
+    "optimal_logit_gap",
+    "smooth_targets",
+    "smoothed_target_values",
+]

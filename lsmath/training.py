@@ -1,0 +1,128 @@
+"""Tiny deterministic training loops used by the chapters' experiments.
+
+Small ReLU MLPs trained with Adam on CPU, seeded so that a rerun gives the
+same numbers (what nbval needs).  Everything a chapter reports about training
+comes from these functions, written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .losses import ls_cross_entropy
+
+__all__ = ["make_mlp", "train_classifier", "TrainHistory", "predict_logits", "accuracy", "weight_norm"]
+
+
+def make_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
+    """ReLU MLP with layer widths ``sizes`` (input, hidden..., classes), seeded init.
+
+    Example:
+        >>> make_mlp([64, 32, 10])
+        Sequential(
+          (0): Linear(in_features=64, out_features=32, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=32, out_features=10, bias=True)
+        )
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least input and output widths, got {list(sizes)}")
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    torch.random.set_rng_state(gen_state)
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch records: training loss, mean max-probability on the training
+    set, Euclidean norm of all weights, and any extra metrics from ``on_epoch``."""
+
+    loss: list[float] = field(default_factory=list)
+    max_prob: list[float] = field(default_factory=list)
+    weight_norm: list[float] = field(default_factory=list)
+    extra: dict[str, list] = field(default_factory=dict)
+
+
+def weight_norm(model: nn.Module) -> float:
+    """Euclidean norm of all parameters named ``*weight`` (biases excluded)."""
+    sq = sum(float((p.detach() ** 2).sum()) for n, p in model.named_parameters() if n.endswith("weight"))
+    return sq**0.5
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    out = model(x)
+    model.train(was_training)
+    return out
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max equals the label."""
+    return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float = 0.0,
+    convention: str = "uniform",
+    epochs: int = 50,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    on_epoch: Callable[[int, nn.Module], dict] | None = None,
+) -> TrainHistory:
+    """Train ``model`` in place with Adam on (``x``, ``y``) and the LS loss.
+
+    ``y`` may be class indices (smoothed with ``alpha`` in ``convention``) or
+    probability targets (e.g. a teacher's soft labels; ``alpha`` is applied
+    on top). ``loss_fn(logits, y_batch)`` replaces the LS loss when given.
+    Mini-batches are shuffled by a generator seeded with ``seed``;
+    ``on_epoch(epoch, model)`` may return a dict of extra metrics to record.
+    """
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of rows, got {x.shape[0]} and {y.shape[0]}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be positive integers")
+    if loss_fn is None:
+        loss_fn = lambda z, t: ls_cross_entropy(z, t, alpha, convention=convention)  # noqa: E731
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    hist = TrainHistory()
+    n = x.shape[0]
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        hist.loss.append(total / n)
+        probs = torch.softmax(predict_logits(model, x), dim=1)
+        hist.max_prob.append(float(probs.max(dim=1).values.mean()))
+        hist.weight_norm.append(weight_norm(model))
+        if on_epoch is not None:
+            for key, value in (on_epoch(epoch, model) or {}).items():
+                hist.extra.setdefault(key, []).append(value)
+    return hist
