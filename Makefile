@@ -21,15 +21,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Readers' build: installs lsmath (editable) so the kernels can import it, then
-# executes every chapter (execute_notebooks: force in _config.yml).
+# Readers' build: executes every chapter (execute_notebooks: force in
+# _config.yml); PYTHONPATH lets the kernels and autodoc import this lsmath.
 book: venv
-	$(PY) -m pip install -q --no-deps -e .
-	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output $(OUT)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output $(OUT)
 
 # Unit, property and SymPy tests of lsmath (plus checks of the book's sources).
 unit: venv
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests --ignore=tests/browser
 
 # Strict nbval over every chapter, each run the Colab way: copied alone into an
 # empty folder, with lsmath installed only by the chapter's own setup cell
@@ -39,19 +38,23 @@ notebooks: venv
 
 # Build the HTML from the outputs that strict nbval has just verified
 # (no second execution), with warnings as errors.
-book-check: venv
-	mkdir -p $(OUT)/_build
-	sed 's/execute_notebooks: force/execute_notebooks: "off"/' _config.yml > $(OUT)/_build/_config_ci.yml
-	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --config $(OUT)/_build/_config_ci.yml --path-output $(OUT)
+CI_CONFIG := $(OUT)/_build/_config_ci.yml
+$(CI_CONFIG): _config.yml
+	mkdir -p $(dir $@)
+	sed 's/execute_notebooks: force/execute_notebooks: "off"/' $< > $@
+
+book-check: venv $(CI_CONFIG)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . $(JB_FLAGS) --config $(CI_CONFIG) --path-output $(OUT)
 
 # Open built pages in headless Chromium: typeset math, figures, Colab button.
 browser-check: venv
-	$(VENV)/bin/pytest -q tests/browser --build-dir $(OUT)/_build/html
+	BOOK_HTML=$(OUT)/_build/html $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
 
-test: unit notebooks book-check
+test: unit notebooks book-check browser-check
 
-linkcheck: venv
-	$(VENV)/bin/jupyter-book build . --builder linkcheck --config $(OUT)/_build/_config_ci.yml --path-output $(OUT)
+# External links (needs network; not run in CI).
+linkcheck: venv $(CI_CONFIG)
+	$(VENV)/bin/jupyter-book build . --builder linkcheck --config $(CI_CONFIG) --path-output $(OUT)
 
 sync-setup: venv
 	$(PY) tools/sync_setup_cells.py
