@@ -1,0 +1,72 @@
+"""Checks of the book's sources that need no execution: the TOC, the setup
+cells, and the stored outputs that strict nbval will compare against."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_setup_cells  # noqa: E402
+
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for ch in part.get("chapters", []):
+            files.append(ch["file"])
+            files.extend(s["file"] for s in ch.get("sections", []))
+    return files
+
+
+def test_seven_chapters_exist():
+    assert [p.stem[:2] for p in CHAPTERS] == [f"0{i}" for i in range(1, 8)]
+
+
+def test_every_chapter_in_toc_and_every_toc_entry_exists():
+    files = toc_files()
+    for nb in CHAPTERS:
+        assert f"chapters/{nb.stem}" in files, f"{nb.name} is not in _toc.yml"
+    for f in files:
+        assert any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb")), f"_toc.yml names missing {f}"
+
+
+def test_setup_cells_match_config():
+    assert sync_setup_cells.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
+def test_setup_cell_never_installs_torch_or_numpy(nb_path):
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    setup = "".join(sync_setup_cells.first_code_cell(nb)["source"])
+    assert "torch" not in setup and "numpy" not in setup
+    assert 'find_spec("lsmath") is None' in setup
+
+
+@pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
+def test_stored_outputs_are_clean(nb_path):
+    """Executed top to bottom, no errors, imports lsmath, exercises with solutions."""
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c["execution_count"] for c in code]
+    assert None not in counts, "some code cells were never executed"
+    assert counts == list(range(counts[0], counts[0] + len(counts))), "cells executed out of order"
+    for c in code:
+        for out in c.get("outputs", []):
+            assert out["output_type"] != "error", f"stored error: {out.get('ename')}"
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"at 0x[0-9a-f]{6,}", text), "memory address in a stored output"
+    source = "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert re.search(r"^\s*import lsmath|^\s*from lsmath", source, re.M)
+    n_ex = len(re.findall(r"^`{3,}\{exercise\}", source, re.M))
+    n_sol = len(re.findall(r"^`{3,}\{solution\}", source, re.M))
+    assert n_ex >= 4 and n_sol >= n_ex, f"{n_ex} exercises, {n_sol} solutions"
