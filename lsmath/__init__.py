@@ -11,6 +11,16 @@ Example:
     tensor(True)
 """
 
+from .calibration import (
+    brier_score,
+    calibration_bins,
+    calibration_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_diagram,
+    temperature_nll,
+)
 from .closed_forms import lipschitz_constant, optimal_logit_gap
 from .losses import ls_cross_entropy, ls_gradient
 from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
@@ -18,6 +28,14 @@ from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_ta
 __version__ = "0.1.0"
 
 __all__ = [
+    "brier_score",
+    "calibration_bins",
+    "calibration_metrics",
+    "expected_calibration_error",
+    "fit_temperature",
+    "negative_log_likelihood",
+    "reliability_diagram",
+    "temperature_nll",
     "alpha_from_eps",
     "eps_from_alpha",
     "lipschitz_constant",
