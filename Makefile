@@ -26,9 +26,10 @@ venv: $(VENV)/.installed
 book: venv
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output $(OUT)
 
-# Unit, property and SymPy tests of lsmath (plus checks of the book's sources).
+# Unit, property and SymPy tests of lsmath, its docstring examples, and checks
+# of the book sources.
 unit: venv
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests --ignore=tests/browser
+	$(VENV)/bin/pytest -q -p no:cacheprovider --doctest-modules tests lsmath --ignore=tests/browser
 
 # Strict nbval over every chapter, each run the Colab way: copied alone into an
 # empty folder, with lsmath installed only by the chapter's own setup cell
