@@ -13,6 +13,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import make_exercise_index  # noqa: E402
 import sync_setup_cells  # noqa: E402
 
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -38,6 +39,10 @@ def test_every_chapter_in_toc_and_every_toc_entry_exists():
         assert f"chapters/{nb.stem}" in files, f"{nb.name} is not in _toc.yml"
     for f in files:
         assert any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb")), f"_toc.yml names missing {f}"
+
+
+def test_exercise_index_is_up_to_date():
+    assert make_exercise_index.main(["--check"]) == 0
 
 
 def test_setup_cells_match_config():
