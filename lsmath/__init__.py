@@ -22,6 +22,7 @@ from .calibration import (
     temperature_nll,
 )
 from .closed_forms import lipschitz_constant, optimal_logit_gap
+from .frameworks import sequence_ls_loss, target_masses
 from .losses import ls_cross_entropy, ls_gradient
 from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
 
@@ -42,6 +43,8 @@ __all__ = [
     "ls_cross_entropy",
     "ls_gradient",
     "optimal_logit_gap",
+    "sequence_ls_loss",
     "smooth_targets",
     "smoothed_target_values",
+    "target_masses",
 ]
