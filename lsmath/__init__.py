@@ -22,6 +22,7 @@ from .calibration import (
     temperature_nll,
 )
 from .closed_forms import lipschitz_constant, optimal_logit_gap
+from .distillation import distillation_gradient, distillation_loss
 from .frameworks import sequence_ls_loss, target_masses
 from .losses import ls_cross_entropy, ls_gradient
 from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
@@ -29,6 +30,8 @@ from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_ta
 __version__ = "0.1.0"
 
 __all__ = [
+    "distillation_gradient",
+    "distillation_loss",
     "brier_score",
     "calibration_bins",
     "calibration_metrics",

@@ -1,0 +1,198 @@
+"""Temperature-scaled knowledge distillation (Hinton, Vinyals & Dean 2015).
+
+A student with logits ``s`` learns from a teacher with logits ``t`` by matching
+the teacher's softened distribution ``q_t = softmax(t / T)`` with its own
+``q_s = softmax(s / T)``.  The per-sample loss is
+
+    KD_T(s, t) = T^2 * KL(q_t || q_s) = T^2 * sum_k q_t,k (log q_t,k - log q_s,k),
+
+whose gradient in the student logits is ``T * (q_s - q_t)``: the factor
+``T^2`` undoes the ``1 / T^2`` shrinkage of the soft-target gradient at high
+temperature, so that changing ``T`` does not change the scale of the
+learning signal (chapter 6 derives this).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+import torch
+
+from ._validation import check_reduction
+from .losses import ls_cross_entropy
+
+__all__ = ["distillation_loss", "distillation_gradient"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _check_temperature(temperature: object) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (Real, np.floating, np.integer)):
+        raise TypeError(
+            f"temperature must be a finite real number > 0, got {type(temperature).__name__}"
+        )
+    value = float(temperature)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"temperature must be a finite real number > 0, got {value}")
+    return value
+
+
+def _check_pair(student_logits: object, teacher_logits: object) -> tuple[torch.Tensor, torch.Tensor]:
+    for name, z in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+        if not z.dtype.is_floating_point:
+            raise TypeError(f"{name} must have a floating dtype, got {z.dtype}")
+        if z.dim() not in (1, 2):
+            raise ValueError(f"{name} must have shape (K,) or (N, K), got {tuple(z.shape)}")
+        if z.shape[-1] < 2:
+            raise ValueError(f"{name} must have at least K = 2 classes on its last axis, got {z.shape[-1]}")
+        if not bool(torch.isfinite(z.detach()).all()):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            "student_logits and teacher_logits must have the same shape, got "
+            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
+        )
+    return student_logits, teacher_logits
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    temperature: float,
+    *,
+    target: torch.Tensor | None = None,
+    hard_weight: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Knowledge-distillation loss ``T^2 * KL(softmax(t/T) || softmax(s/T))``.
+
+    Formula, for student logits ``s``, teacher logits ``t`` and temperature ``T``::
+
+        KD_n = T^2 * sum_k q_t[n, k] * (log q_t[n, k] - log q_s[n, k]),
+        q_t = softmax(t / T),  q_s = softmax(s / T)   (over the class axis),
+
+    averaged over the batch for ``reduction="mean"`` (PyTorch's ``"batchmean"``
+    of ``kl_div``).  With a hard target the loss is the mixture
+
+        (1 - hard_weight) * KD + hard_weight * CE(target, softmax(s)),
+
+    where the cross-entropy is taken at temperature 1, as in Hinton et al.
+    The gradient of ``KD_n`` in ``s[n]`` is ``T * (q_s[n] - q_t[n])``
+    (see :func:`distillation_gradient`).  Gradients also flow into
+    ``teacher_logits`` if they require grad: pass ``teacher_logits.detach()``
+    to train the student only.
+
+    Shapes:
+        student_logits, teacher_logits: ``(N, K)`` (or ``(K,)`` for one
+        sample), same shape, finite, ``K >= 2``.
+        target: ``(N,)`` integer class indices in ``[0, K)`` (or ``()`` for an
+        unbatched sample), or probabilities shaped like the logits.
+        Output: a scalar for ``"mean"``/``"sum"``, ``(N,)`` for ``"none"``.
+
+    Args:
+        temperature: ``T``, a finite real number ``> 0``.
+        target: optional hard labels; requires ``hard_weight > 0``.
+        hard_weight: weight of the hard-label term, in ``[0, 1]``; needs
+            ``target`` when ``> 0``. ``hard_weight=1`` gives plain cross-entropy.
+        reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"``.
+
+    Raises:
+        TypeError: non-tensor or non-float logits, non-real temperature or weight.
+        ValueError: ``T <= 0`` or non-finite, shape mismatch, non-finite
+            logits, ``hard_weight`` outside ``[0, 1]``, ``target`` without
+            ``hard_weight > 0`` or the reverse, bad targets.
+
+    References:
+        Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural
+        Network", arXiv:1503.02531, 2015.
+
+    Example:
+        >>> s = torch.tensor([[1.0, 0.0, -1.0]])
+        >>> t = torch.tensor([[2.0, 0.5, -1.0]])
+        >>> round(distillation_loss(s, t, 2.0).item(), 4)
+        0.0674
+        >>> round(distillation_loss(s, s, 4.0).item(), 4)  # identical logits
+        0.0
+        >>> y = torch.tensor([0])
+        >>> round(distillation_loss(s, t, 2.0, target=y, hard_weight=0.5).item(), 4)
+        0.2375
+    """
+    student_logits, teacher_logits = _check_pair(student_logits, teacher_logits)
+    T = _check_temperature(temperature)
+    check_reduction(reduction)
+    if isinstance(hard_weight, bool) or not isinstance(hard_weight, (Real, np.floating, np.integer)):
+        raise TypeError(f"hard_weight must be a real number in [0, 1], got {type(hard_weight).__name__}")
+    w = float(hard_weight)
+    if math.isnan(w) or not 0.0 <= w <= 1.0:
+        raise ValueError(f"hard_weight must be a real number in [0, 1], got {w}")
+    if target is None and w > 0:
+        raise ValueError(f"hard_weight={w} > 0 needs a target (hard labels); got target=None")
+    if target is not None and w == 0:
+        raise ValueError("a target was given but hard_weight=0 ignores it: pass hard_weight in (0, 1]")
+
+    unbatched = student_logits.dim() == 1
+    out_dtype = student_logits.dtype
+    work_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
+    s = student_logits.to(work_dtype)
+    t = teacher_logits.to(work_dtype)
+    if unbatched:
+        s, t = s.unsqueeze(0), t.unsqueeze(0)
+
+    log_qs = torch.log_softmax(s / T, dim=1)
+    log_qt = torch.log_softmax(t / T, dim=1)
+    # Finite logits give finite log-probabilities; exp may underflow to 0,
+    # which correctly drops that class's term.
+    per_sample = (T * T) * (log_qt.exp() * (log_qt - log_qs)).sum(dim=1)
+
+    if w > 0:
+        if not isinstance(target, torch.Tensor):
+            raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+        tgt = target.unsqueeze(0) if unbatched else target
+        if tgt.dtype.is_floating_point:
+            tgt = tgt.to(work_dtype)
+        elif tgt.dim() != 1 or tgt.shape[0] != s.shape[0]:
+            raise ValueError(
+                f"target must have shape (N,) = ({s.shape[0]},) to match the logits, got {tuple(target.shape)}"
+            )
+        ce = ls_cross_entropy(s, tgt, 0.0, reduction="none")
+        per_sample = (1.0 - w) * per_sample + w * ce
+
+    if reduction == "none":
+        loss = per_sample.squeeze(0) if unbatched else per_sample
+    elif reduction == "sum":
+        loss = per_sample.sum()
+    else:
+        loss = per_sample.mean()
+    return loss.to(out_dtype)
+
+
+def distillation_gradient(student_logits, teacher_logits, temperature: float):
+    """Closed-form gradient of the per-sample KD loss in the student logits.
+
+    ``d KD_T / d s = T * (softmax(s / T) - softmax(t / T))``, i.e. the
+    soft-target gradient ``(q_s - q_t) / T`` times the factor ``T^2``
+    (Hinton et al. 2015).  Divide by ``N`` for the batch mean.
+
+    Args:
+        student_logits, teacher_logits: ``(N, K)`` or ``(K,)`` torch tensors
+            or NumPy arrays of the same shape.
+        temperature: finite ``T > 0``.
+
+    Returns:
+        The gradient, same shape and type (tensor or array) as ``student_logits``.
+
+    Example:
+        >>> distillation_gradient(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]), 1.0)
+        tensor([[-0.3808,  0.3808]])
+    """
+    as_numpy = isinstance(student_logits, np.ndarray)
+    s = torch.as_tensor(student_logits)
+    t = torch.as_tensor(teacher_logits)
+    s, t = _check_pair(s, t.to(s.dtype) if t.dtype.is_floating_point else t)
+    T = _check_temperature(temperature)
+    grad = T * (torch.softmax(s / T, dim=-1) - torch.softmax(t / T, dim=-1))
+    return grad.numpy() if as_numpy else grad

@@ -1,0 +1,247 @@
+"""Tests of lsmath.distillation against independent computations.
+
+* the loss against ``torch.nn.functional.kl_div(..., log_target=True)`` and a
+  NumPy implementation written from the formula;
+* the gradient against autograd, finite differences and the closed form
+  ``T * (q_s - q_t)``;
+* the hard-label mixture, the reductions, dtypes, and every bad-input error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lsmath
+from lsmath import distillation_gradient, distillation_loss
+
+
+def _np_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _np_kd(s: np.ndarray, t: np.ndarray, T: float) -> np.ndarray:
+    """Per-sample T^2 KL(q_t || q_s) in float64 NumPy, from the definition."""
+    qs, qt = _np_softmax(s / T), _np_softmax(t / T)
+    return T**2 * np.sum(qt * (np.log(qt) - np.log(qs)), axis=-1)
+
+
+def _pair(n=6, k=5, seed=0, scale=3.0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, k, generator=g, dtype=dtype) * scale
+    t = torch.randn(n, k, generator=g, dtype=dtype) * scale
+    return s, t
+
+
+def test_exported():
+    assert "distillation_loss" in lsmath.__all__
+    assert lsmath.distillation_loss is distillation_loss
+
+
+@pytest.mark.parametrize("T", [0.5, 1.0, 2.0, 4.0, 8.0, 20.0])
+def test_matches_torch_kl_div(T):
+    s, t = _pair(n=8, k=7, seed=1)
+    ref = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="batchmean")
+    assert torch.allclose(distillation_loss(s, t, T), ref, rtol=1e-12, atol=1e-14)
+    ref_sum = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="sum")
+    assert torch.allclose(distillation_loss(s, t, T, reduction="sum"), ref_sum, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("T", [0.3, 1.0, 3.0, 10.0])
+def test_matches_numpy(T):
+    s, t = _pair(n=5, k=4, seed=2)
+    ref = _np_kd(s.numpy(), t.numpy(), T)
+    got = distillation_loss(s, t, T, reduction="none").numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
+    assert math.isclose(distillation_loss(s, t, T).item(), ref.mean(), rel_tol=1e-10, abs_tol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    k=st.integers(2, 12),
+    T=st.floats(0.2, 30.0),
+    scale=st.floats(0.0, 8.0),
+    seed=st.integers(0, 10_000),
+)
+def test_property_numpy_nonnegative(n, k, T, scale, seed):
+    s, t = _pair(n=n, k=k, seed=seed, scale=scale)
+    got = distillation_loss(s, t, T, reduction="none")
+    ref = _np_kd(s.numpy(), t.numpy(), T)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-8, atol=1e-10)
+    assert (got >= -1e-12).all()
+    # KL is zero for identical logits and invariant to adding a constant per row
+    assert distillation_loss(s, s, T).abs().item() < 1e-12
+    shift = torch.randn(n, 1, dtype=s.dtype)
+    assert torch.allclose(distillation_loss(s + shift, t - shift, T, reduction="none"), got, atol=1e-9)
+
+
+@pytest.mark.parametrize("T", [0.5, 1.0, 4.0, 16.0])
+def test_gradient_autograd_and_closed_form(T):
+    s, t = _pair(n=4, k=6, seed=3)
+    s = s.clone().requires_grad_(True)
+    distillation_loss(s, t, T).backward()
+    closed = distillation_gradient(s.detach(), t, T) / s.shape[0]
+    assert torch.allclose(s.grad, closed, atol=1e-12)
+    # unreduced sum: the per-sample gradient itself
+    s2 = s.detach().clone().requires_grad_(True)
+    distillation_loss(s2, t, T, reduction="sum").backward()
+    assert torch.allclose(s2.grad, T * (torch.softmax(s2.detach() / T, 1) - torch.softmax(t / T, 1)), atol=1e-12)
+
+
+def test_gradient_finite_differences():
+    s, t = _pair(n=3, k=5, seed=4, dtype=torch.float64)
+    T = 2.5
+
+    def f(x):
+        return distillation_loss(x, t, T)
+
+    assert torch.autograd.gradcheck(f, (s.clone().requires_grad_(True),))
+    assert torch.autograd.gradgradcheck(f, (s.clone().requires_grad_(True),))
+    # and by hand, central differences on one coordinate against the closed form
+    h = 1e-6
+    e = torch.zeros_like(s)
+    e[1, 2] = h
+    fd = (f(s + e) - f(s - e)).item() / (2 * h)
+    assert math.isclose(fd, distillation_gradient(s, t, T)[1, 2].item() / 3, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_gradient_numpy_input():
+    s, t = _pair(n=2, k=3, seed=5)
+    g = distillation_gradient(s.numpy(), t.numpy(), 3.0)
+    assert isinstance(g, np.ndarray)
+    np.testing.assert_allclose(g, 3.0 * (_np_softmax(s.numpy() / 3) - _np_softmax(t.numpy() / 3)), atol=1e-12)
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-12)
+
+
+def test_teacher_gradient_flows_unless_detached():
+    s, t = _pair(n=2, k=3, seed=6)
+    t = t.clone().requires_grad_(True)
+    distillation_loss(s, t, 2.0).backward()
+    assert t.grad is not None and t.grad.abs().sum() > 0
+    s2 = s.clone().requires_grad_(True)
+    distillation_loss(s2, t.detach(), 2.0).backward()
+    assert s2.grad is not None
+
+
+@pytest.mark.parametrize("w", [0.25, 0.5, 1.0])
+def test_hard_label_mixture(w):
+    s, t = _pair(n=6, k=4, seed=7)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    T = 3.0
+    kd = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="batchmean")
+    ce = F.cross_entropy(s, y)
+    got = distillation_loss(s, t, T, target=y, hard_weight=w)
+    assert torch.allclose(got, (1 - w) * kd + w * ce, atol=1e-12)
+    none = distillation_loss(s, t, T, target=y, hard_weight=w, reduction="none")
+    assert none.shape == (6,) and torch.allclose(none.mean(), got, atol=1e-12)
+
+
+def test_hard_label_probability_target():
+    s, t = _pair(n=3, k=4, seed=8)
+    y = torch.softmax(torch.randn(3, 4, dtype=torch.float64), 1)
+    got = distillation_loss(s, t, 1.0, target=y, hard_weight=0.5)
+    ce = -(y * F.log_softmax(s, 1)).sum(1).mean()
+    assert torch.allclose(got, 0.5 * distillation_loss(s, t, 1.0) + 0.5 * ce, atol=1e-12)
+
+
+def test_uniform_teacher_is_label_smoothing():
+    """CE(y_LS, p) = (1 - a) CE(e_t, p) + a (KD_1(z, const) + log K)  (chapter 6)."""
+    s, _ = _pair(n=5, k=6, seed=9)
+    y = torch.tensor([0, 5, 2, 3, 1])
+    a = 0.2
+    uniform_teacher = torch.zeros_like(s)
+    ls = lsmath.ls_cross_entropy(s, y, a)
+    kd = distillation_loss(s, uniform_teacher, 1.0, target=y, hard_weight=1 - a)
+    assert torch.allclose(ls, kd + a * math.log(6), atol=1e-12)
+
+
+def test_unbatched_and_dtypes():
+    s, t = _pair(n=1, k=3, seed=10)
+    one = distillation_loss(s[0], t[0], 2.0)
+    assert one.dim() == 0 and torch.allclose(one, distillation_loss(s, t, 2.0))
+    assert distillation_loss(s[0], t[0], 2.0, reduction="none").dim() == 0
+    y = distillation_loss(s[0], t[0], 2.0, target=torch.tensor(1), hard_weight=0.3)
+    assert torch.allclose(y, distillation_loss(s, t, 2.0, target=torch.tensor([1]), hard_weight=0.3))
+    for dt in (torch.float32, torch.float16, torch.bfloat16):
+        out = distillation_loss(s.to(dt), t.to(dt), 2.0)
+        assert out.dtype == dt
+        assert math.isclose(out.item(), distillation_loss(s, t, 2.0).item(), rel_tol=2e-2, abs_tol=2e-3)
+    # numpy scalar temperature, integer temperature
+    assert torch.allclose(distillation_loss(s, t, np.float32(2.0)), distillation_loss(s, t, 2))
+
+
+def test_large_logits_stable():
+    s = torch.tensor([[1000.0, 0.0, -1000.0]], dtype=torch.float64)
+    t = torch.tensor([[-1000.0, 0.0, 1000.0]], dtype=torch.float64)
+    out = distillation_loss(s, t, 1.0)
+    assert torch.isfinite(out) and math.isclose(out.item(), 2000.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("T", [0.0, -1.0, float("nan"), float("inf"), -float("inf")])
+def test_bad_temperature_value(T):
+    s, t = _pair()
+    with pytest.raises(ValueError, match="temperature"):
+        distillation_loss(s, t, T)
+    with pytest.raises(ValueError, match="temperature"):
+        distillation_gradient(s, t, T)
+
+
+@pytest.mark.parametrize("T", ["2", None, True, torch.tensor([1.0, 2.0])])
+def test_bad_temperature_type(T):
+    s, t = _pair()
+    with pytest.raises(TypeError, match="temperature"):
+        distillation_loss(s, t, T)
+
+
+def test_shape_mismatch_and_bad_logits():
+    s, t = _pair(n=4, k=5)
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(s, t[:, :4], 1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(s, t[:3], 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        distillation_loss(s.reshape(2, 2, 5), t.reshape(2, 2, 5), 1.0)
+    with pytest.raises(ValueError, match="K = 2"):
+        distillation_loss(s[:, :1], t[:, :1], 1.0)
+    with pytest.raises(TypeError, match="student_logits"):
+        distillation_loss(s.numpy(), t, 1.0)
+    with pytest.raises(TypeError, match="teacher_logits"):
+        distillation_loss(s, t.long(), 1.0)
+    bad = s.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="student_logits must be finite"):
+        distillation_loss(bad, t, 1.0)
+    bad = t.clone()
+    bad[1, 1] = float("inf")
+    with pytest.raises(ValueError, match="teacher_logits must be finite"):
+        distillation_loss(s, bad, 1.0)
+    with pytest.raises(ValueError, match="reduction"):
+        distillation_loss(s, t, 1.0, reduction="batchmean")
+
+
+def test_hard_weight_and_target_errors():
+    s, t = _pair(n=4, k=5)
+    y = torch.tensor([0, 1, 2, 3])
+    for w in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="hard_weight"):
+            distillation_loss(s, t, 1.0, target=y, hard_weight=w)
+    with pytest.raises(TypeError, match="hard_weight"):
+        distillation_loss(s, t, 1.0, target=y, hard_weight="0.5")
+    with pytest.raises(ValueError, match="needs a target"):
+        distillation_loss(s, t, 1.0, hard_weight=0.5)
+    with pytest.raises(ValueError, match="hard_weight=0 ignores it"):
+        distillation_loss(s, t, 1.0, target=y)
+    with pytest.raises(ValueError, match=r"target must have shape \(N,\)"):
+        distillation_loss(s, t, 1.0, target=y[:3], hard_weight=0.5)
+    with pytest.raises(ValueError, match=r"\[0, K\)"):
+        distillation_loss(s, t, 1.0, target=torch.tensor([0, 1, 2, 5]), hard_weight=0.5)
+    with pytest.raises(TypeError, match="target"):
+        distillation_loss(s, t, 1.0, target=[0, 1, 2, 3], hard_weight=0.5)
