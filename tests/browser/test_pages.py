@@ -21,7 +21,7 @@ import tempfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-HTML_DIR = pathlib.Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
+HTML_DIR = pathlib.Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html")).resolve()
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
