@@ -22,6 +22,14 @@ from .calibration import (
     temperature_nll,
 )
 from .closed_forms import lipschitz_constant, optimal_logit_gap
+from .geometry import (
+    cluster_tightness,
+    logistic_gd,
+    margin_spread,
+    max_margin_direction_2d,
+    template_plane_projection,
+    wrong_class_gaps,
+)
 from .distillation import distillation_gradient, distillation_loss
 from .frameworks import sequence_ls_loss, target_masses
 from .losses import ls_cross_entropy, ls_gradient
@@ -50,4 +58,10 @@ __all__ = [
     "smooth_targets",
     "smoothed_target_values",
     "target_masses",
+    "cluster_tightness",
+    "logistic_gd",
+    "margin_spread",
+    "max_margin_direction_2d",
+    "template_plane_projection",
+    "wrong_class_gaps",
 ]
