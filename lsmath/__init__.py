@@ -32,6 +32,16 @@ from .geometry import (
 )
 from .distillation import distillation_gradient, distillation_loss
 from .frameworks import sequence_ls_loss, target_masses
+from .dynamics import (
+    cross_entropy_gradient,
+    gradient_component_bounds,
+    logit_gradient_norms,
+    one_hot_prediction_gradient,
+    restoring_force_norm,
+    softmax_hessian,
+    stationary_logits,
+    uniform_prediction_factor,
+)
 from .losses import ls_cross_entropy, ls_gradient
 from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
 
@@ -64,4 +74,12 @@ __all__ = [
     "max_margin_direction_2d",
     "template_plane_projection",
     "wrong_class_gaps",
+    "cross_entropy_gradient",
+    "gradient_component_bounds",
+    "logit_gradient_norms",
+    "one_hot_prediction_gradient",
+    "restoring_force_norm",
+    "softmax_hessian",
+    "stationary_logits",
+    "uniform_prediction_factor",
 ]
