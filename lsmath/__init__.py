@@ -21,6 +21,7 @@ from .calibration import (
     reliability_diagram,
     temperature_nll,
 )
+from .chunked import ls_linear_cross_entropy
 from .closed_forms import lipschitz_constant, optimal_logit_gap
 from .geometry import (
     cluster_tightness,
@@ -30,8 +31,8 @@ from .geometry import (
     template_plane_projection,
     wrong_class_gaps,
 )
-from .distillation import distillation_gradient, distillation_loss
 from .frameworks import sequence_ls_loss, target_masses
+from .distillation import distillation_gradient, distillation_loss
 from .dynamics import (
     cross_entropy_gradient,
     gradient_component_bounds,
@@ -62,6 +63,7 @@ __all__ = [
     "eps_from_alpha",
     "lipschitz_constant",
     "ls_cross_entropy",
+    "ls_linear_cross_entropy",
     "ls_gradient",
     "optimal_logit_gap",
     "sequence_ls_loss",

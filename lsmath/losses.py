@@ -19,6 +19,7 @@ import torch
 
 from ._validation import check_convention, check_num_classes, check_reduction, check_smoothing_scalar
 from .targets import smoothed_target_values, uniform_alpha
+from .chunked import _fast_path_available, _ls_cross_entropy_rows
 
 __all__ = ["ls_cross_entropy", "ls_gradient"]
 
@@ -97,6 +98,25 @@ def ls_cross_entropy(
             raise TypeError("weight must be a floating torch.Tensor of shape (K,) or None")
         if weight.shape != (k,):
             raise ValueError(f"weight must have shape (K,) = ({k},), got {tuple(weight.shape)}")
+
+    # Fast path for (N, K) logits and class indices: the same two terms,
+    # -log p_t = lse - z_t and sum_k -w_k log p_k = W lse - sum_k w_k z_k, computed
+    # from per-row statistics in chunks of rows, with a backward pass that writes
+    # dL/dz = c p - (a/K) w - (1-a) w_t onehot into a single N x K buffer
+    # (lsmath/chunked.py). Elsewhere (probability targets, (N, K, d1, ...)
+    # inputs, torch.func transforms) the plain formula below is used.
+    if (
+        logits.dim() == 2
+        and not target.dtype.is_floating_point
+        and not target.dtype.is_complex
+        and target.dtype != torch.bool
+        and tuple(target.shape) == (logits.shape[0],)
+        and logits.shape[0] > 0
+        and (weight is None or not weight.requires_grad)
+        and _fast_path_available()
+    ):
+        loss = _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction)
+        return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
     # Low-precision logits: do the arithmetic in float32 (stable log-sum-exp,
     # accurate sums over large K), then return the result in the input dtype.

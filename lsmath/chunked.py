@@ -1,0 +1,478 @@
+"""Memory-lean label-smoothed cross-entropy, computed in chunks of rows.
+
+Two entry points share the kernels of this module:
+
+* ``ls_linear_cross_entropy(hidden, weight, target, alpha)``: the LS
+  cross-entropy of the logits ``hidden @ weight.T`` (a language-model head)
+  without ever holding the full ``N x V`` logits. Rows are processed
+  ``chunk_size`` at a time, in the forward pass and again (recomputed, not
+  stored) in the backward pass.
+* ``ls_cross_entropy`` (in ``losses.py``) calls ``_ls_cross_entropy_rows`` for
+  ``(N, K)`` logits with class-index targets: the same two-term formula, with a
+  backward pass that writes ``dL/dz`` into one ``N x K`` buffer.
+
+The formula. With ``m = max_k z_k``, ``s = sum_k exp(z_k - m)`` and
+``lse = m + log s``, the two terms of the uniform-convention LS loss are
+
+    -log p_t              = lse - z_t              = log s - (z_t - m)
+    sum_k -w_k log p_k    = W lse - sum_k w_k z_k  = W log s - sum_k w_k (z_k - m)
+
+(``W = sum_k w_k``; ``W = K`` without class weights), so a row needs only
+three numbers from its logits: ``s``, the shifted true logit and the (weighted)
+sum of the shifted logits. Shifting by ``m`` keeps every exponent ``<= 0`` and
+every subtraction exact for logits as large as ``1e4``. The gradient of the
+per-row loss ``(1 - a) w_t (-log p_t) + (a / K) sum_k w_k (-log p_k)`` is
+
+    dL/dz_j = c p_j - (a / K) w_j - (1 - a) w_t [j == t],   c = (1 - a) w_t + (a / K) W,
+
+which is ``p - y_LS`` when all ``w_k = 1``. Low-precision inputs (float16,
+bfloat16) are shifted and exponentiated in float32, one chunk at a time, so no
+full-size float32 copy of the logits is ever made.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import torch
+
+from ._validation import check_convention, check_num_classes, check_reduction, check_smoothing_scalar
+from .targets import uniform_alpha
+
+__all__ = ["ls_linear_cross_entropy"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+# Elements per chunk for ls_cross_entropy's row loop: 2**18 float32 = 1 MiB,
+# small enough to stay in cache between the passes over a chunk.
+_CE_CHUNK_ELEMENTS = 2**18
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in _LOW_PRECISION else dtype
+
+
+def _check_targets_in_range(target: torch.Tensor, k: int, ignore_index: int) -> torch.Tensor:
+    """Boolean mask of ignored targets; ValueError for targets outside [0, K)."""
+    ignore = target == ignore_index
+    if target.numel():
+        lo, hi = (int(v) for v in torch.aminmax(target))
+        if lo < 0 or hi >= k:  # rare path: look only at the non-ignored targets
+            valid = target[~ignore]
+            if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= k):
+                raise ValueError(
+                    f"target values must lie in [0, K) = [0, {k}) or equal ignore_index={ignore_index}; "
+                    f"got min {int(valid.min())} and max {int(valid.max())}"
+                )
+    return ignore
+
+
+def _row_stats(z: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None, need_smooth: bool, buf: torch.Tensor):
+    """Per-row statistics of a chunk of logits ``z`` (c, K), any float dtype.
+
+    Returns ``m`` (row max), ``s`` (sum of exp(z - m)), ``zt`` (z_t - m) and
+    ``ssum`` (sum_k w_k (z_k - m), or None), all in ``buf``'s dtype. ``buf`` is
+    a (c, K) scratch buffer in the compute dtype; it may be ``z`` itself.
+    """
+    m = z.amax(dim=1, keepdim=True).to(buf.dtype)  # exact: a max is one of the values
+    if z.dtype == buf.dtype:
+        sh = torch.sub(z, m, out=buf)
+    else:  # low precision: convert into the float32 buffer first (no hidden temporary)
+        sh = buf.copy_(z).sub_(m)  # the shift is exact in float32
+    zt = sh.gather(1, t.unsqueeze(1)).squeeze(1)
+    ssum = None
+    if need_smooth:
+        ssum = sh.sum(dim=1) if w is None else sh @ w
+    sh.exp_()
+    s = sh.sum(dim=1)
+    return m.squeeze(1), s, zt, ssum
+
+
+def _row_grad_(z, m, coef, bvec, w, t, dvec, out):
+    """Write the gradient rows ``coef * exp(z - m) - bvec w - onehot(t) * (-dvec)`` into ``out``.
+
+    For row n with scale ``r_n = d(reduced loss)/d(loss_n)``: ``coef = c r_n / s``
+    (so that ``coef * exp(z - m) = c r_n p``), ``bvec = (a / K) r_n`` (None when
+    ``a = 0``) and ``dvec = -(1 - a) w_t r_n``; ``w`` are class weights or None.
+    ``out`` (c, K) may be ``z`` itself, or hold another dtype than ``z``.
+    """
+    if z.dtype == out.dtype:
+        g = torch.sub(z, m.unsqueeze(1), out=out)
+    else:
+        g = out.copy_(z).sub_(m.unsqueeze(1))
+    g.exp_()
+    g.mul_(coef.unsqueeze(1))
+    if bvec is not None:
+        if w is None:
+            g.sub_(bvec.unsqueeze(1))
+        else:
+            g.addr_(bvec, w, alpha=-1.0)
+    g.scatter_add_(1, t.unsqueeze(1), dvec.unsqueeze(1))
+    return g
+
+
+def _row_scale(grad_out: torch.Tensor, reduction: str, denom, ignore: torch.Tensor, dtype) -> torch.Tensor:
+    """d(reduced loss)/d(per-row loss) for every row; exactly 0 on ignored rows."""
+    g = grad_out.to(dtype)
+    if reduction == "none":
+        scale = g
+    elif reduction == "sum":
+        scale = g.expand(ignore.shape)
+    else:
+        scale = (g / denom).expand(ignore.shape)
+    return torch.where(ignore, torch.zeros((), dtype=dtype), scale)
+
+
+# ----------------------------------------------------------------------------
+# (N, K) logits: the fast path of ls_cross_entropy
+# ----------------------------------------------------------------------------
+
+
+class _LSCrossEntropyRows(torch.autograd.Function):
+    """LS cross-entropy of (N, K) logits; backward writes dL/dz into one buffer."""
+
+    @staticmethod
+    def forward(ctx, logits, target, a, weight, ignore, reduction):
+        n, k = logits.shape
+        cdt = _compute_dtype(logits.dtype)
+        rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
+        need_smooth = a > 0
+        w = None if weight is None else weight.to(cdt)
+        safe_t = target.masked_fill(ignore, 0)
+        m = torch.empty(n, dtype=cdt, device=logits.device)
+        s = torch.empty_like(m)
+        zt = torch.empty_like(m)
+        ssum = torch.empty_like(m) if need_smooth else None
+        buf = torch.empty((min(rows, n), k), dtype=cdt, device=logits.device)
+        for i in range(0, n, rows):
+            j = min(n, i + rows)
+            mi, si, zi, ssi = _row_stats(logits[i:j], safe_t[i:j], w, need_smooth, buf[: j - i])
+            m[i:j], s[i:j], zt[i:j] = mi, si, zi
+            if need_smooth:
+                ssum[i:j] = ssi
+        del buf
+        logs = s.log()
+        nll = logs - zt
+        if w is None:
+            w_t = (~ignore).to(cdt)
+            per = nll if not need_smooth else (1 - a) * nll + (a / k) * (k * logs - ssum)
+        else:
+            w_t = w[safe_t].masked_fill(ignore, 0.0)
+            per = (1 - a) * w_t * nll
+            if need_smooth:
+                per = per + (a / k) * (w.sum() * logs - ssum)
+        per = per.masked_fill(ignore, 0.0)
+        if reduction == "none":
+            loss = per
+            denom = None
+        elif reduction == "sum":
+            loss = per.sum()
+            denom = None
+        else:
+            denom = w_t.sum()
+            loss = per.sum() / denom
+        ctx.save_for_backward(logits, safe_t, ignore, m, s, w_t, w, denom)
+        ctx.a, ctx.reduction = a, reduction
+        return loss.to(logits.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        logits, safe_t, ignore, m, s, w_t, w, denom = ctx.saved_tensors
+        a, reduction = ctx.a, ctx.reduction
+        n, k = logits.shape
+        cdt = m.dtype
+        scale = _row_scale(grad_out, reduction, denom, ignore, cdt)
+        wsum = float(k) if w is None else w.sum()
+        c = ((1 - a) * w_t + (a / k) * wsum) * scale
+        dvec = -(1 - a) * w_t * scale
+        if torch.is_grad_enabled():
+            # create_graph=True: an out-of-place, differentiable expression so
+            # that second derivatives (Hessians) work through this function.
+            p = torch.softmax(logits.to(cdt), dim=1)
+            g = p * c.unsqueeze(1)
+            if a > 0:
+                wk = torch.ones(k, dtype=cdt, device=logits.device) if w is None else w
+                g = g - (a / k) * scale.unsqueeze(1) * wk.unsqueeze(0)
+            g = g.scatter_add(1, safe_t.unsqueeze(1), dvec.unsqueeze(1))
+            return g.to(logits.dtype), None, None, None, None, None
+        coef = c / s
+        bvec = (a / k) * scale if a > 0 else None
+        rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
+        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
+        direct = grad.dtype == cdt  # float32/float64: write straight into grad
+        tmp = None if direct else torch.empty((min(rows, n), k), dtype=cdt, device=logits.device)
+        for i in range(0, n, rows):
+            j = min(n, i + rows)
+            out = grad[i:j] if direct else tmp[: j - i]
+            bv = None if bvec is None else bvec[i:j]
+            _row_grad_(logits[i:j], m[i:j], coef[i:j], bv, w, safe_t[i:j], dvec[i:j], out)
+            if not direct:
+                grad[i:j].copy_(out)
+        return grad, None, None, None, None, None
+
+
+def _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction):
+    """LS cross-entropy for (N, K) logits and (N,) class indices (validated here).
+
+    ``a`` is the uniform-convention smoothing. Same values as the formula in
+    ``losses.ls_cross_entropy``; see the module docstring for the two terms.
+    """
+    k = logits.shape[1]
+    target = target.long()
+    ignore = _check_targets_in_range(target, k, ignore_index)
+    return _LSCrossEntropyRows.apply(logits, target, float(a), weight, ignore, reduction)
+
+
+def _fast_path_available() -> bool:
+    """False inside torch.func transforms, forward-mode AD or torch.compile tracing.
+
+    There ``ls_cross_entropy`` uses its plain autograd formula instead of the
+    custom backward of this module (which has no forward-mode or vmap rule).
+    """
+    functorch = getattr(torch._C, "_functorch", None)
+    peek = getattr(functorch, "peek_interpreter_stack", None)
+    if peek is not None and peek() is not None:
+        return False
+    if getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0:
+        return False
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if is_compiling is not None and is_compiling():
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------
+# hidden @ weight.T without the N x V logits
+# ----------------------------------------------------------------------------
+
+
+def _default_chunk_size(n: int, d: int, v: int) -> int:
+    # About N * D / V rows: one chunk of logits then has about as many entries
+    # as the hidden states themselves, whatever N is.
+    return max(1, min(n, -(-n * d // v)))
+
+
+class _LinearLSCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, target, a, ignore, reduction, chunk):
+        n, _ = hidden.shape
+        v = weight.shape[0]
+        cdt = _compute_dtype(hidden.dtype)
+        need_smooth = a > 0
+        safe_t = target.masked_fill(ignore, 0)
+        m = torch.empty(n, dtype=cdt, device=hidden.device)
+        s, zt = torch.empty_like(m), torch.empty_like(m)
+        ssum = torch.empty_like(m) if need_smooth else None
+        rows = min(chunk, n)
+        lbuf = torch.empty((rows, v), dtype=hidden.dtype, device=hidden.device)
+        fbuf = lbuf if hidden.dtype == cdt else torch.empty((rows, v), dtype=cdt, device=hidden.device)
+        for i in range(0, n, rows):
+            j = min(n, i + rows)
+            z = torch.mm(hidden[i:j], weight.t(), out=lbuf[: j - i])
+            mi, si, zi, ssi = _row_stats(z, safe_t[i:j], None, need_smooth, fbuf[: j - i])
+            m[i:j], s[i:j], zt[i:j] = mi, si, zi
+            if need_smooth:
+                ssum[i:j] = ssi
+        del lbuf, fbuf
+        logs = s.log()
+        per = logs - zt
+        if need_smooth:
+            per = (1 - a) * per + (a / v) * (v * logs - ssum)
+        per = per.masked_fill(ignore, 0.0)
+        count = (~ignore).sum().to(cdt)
+        if reduction == "none":
+            loss = per
+        elif reduction == "sum":
+            loss = per.sum()
+        else:
+            loss = per.sum() / count
+        ctx.save_for_backward(hidden, weight, safe_t, ignore, m, s, count)
+        ctx.a, ctx.reduction, ctx.chunk = a, reduction, rows
+        return loss.to(hidden.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, weight, safe_t, ignore, m, s, count = ctx.saved_tensors
+        a, reduction, rows = ctx.a, ctx.reduction, ctx.chunk
+        n, _ = hidden.shape
+        v = weight.shape[0]
+        cdt = m.dtype
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        scale = _row_scale(grad_out, reduction, count, ignore, cdt)
+        coef = scale / s  # c_n = scale_n without class weights
+        bvec = (a / v) * scale if a > 0 else None
+        dvec = -(1 - a) * scale
+        grad_h = torch.empty_like(hidden) if need_h else None
+        # Low-precision weights: accumulate dL/dW over chunks in float32.
+        grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
+        lbuf = torch.empty((rows, v), dtype=hidden.dtype, device=hidden.device)
+        gbuf = lbuf if hidden.dtype == cdt else torch.empty((rows, v), dtype=cdt, device=hidden.device)
+        for i in range(0, n, rows):
+            j = min(n, i + rows)
+            z = torch.mm(hidden[i:j], weight.t(), out=lbuf[: j - i])
+            bv = None if bvec is None else bvec[i:j]
+            g = _row_grad_(z, m[i:j], coef[i:j], bv, None, safe_t[i:j], dvec[i:j], gbuf[: j - i])
+            if g.dtype != hidden.dtype:
+                g = lbuf[: j - i].copy_(g)  # G in the input dtype, reusing the logits buffer
+            if need_h:
+                torch.mm(g, weight, out=grad_h[i:j])
+            if need_w:
+                if grad_w.dtype == g.dtype:
+                    grad_w.addmm_(g.t(), hidden[i:j])
+                else:
+                    grad_w.add_(g.t() @ hidden[i:j])
+        if need_w and grad_w.dtype != weight.dtype:
+            grad_w = grad_w.to(weight.dtype)
+        return grad_h, grad_w, None, None, None, None, None
+
+
+def ls_linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.0,
+    *,
+    chunk_size: int | None = None,
+    convention: str = "uniform",
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """LS cross-entropy of the logits ``hidden @ weight.T``, never materialising them.
+
+    Equal (up to float rounding) to
+    ``ls_cross_entropy(hidden @ weight.T, target, alpha, ...)`` in the loss and in
+    the gradients for ``hidden`` and ``weight``, but the ``N x V`` logits are
+    only ever held ``chunk_size`` rows at a time. The backward pass recomputes
+    each chunk of logits and forms ``G = (softmax - y_LS) * scale`` for it, then
+    ``dL/dhidden[chunk] = G @ weight`` and ``dL/dweight += G.T @ hidden[chunk]``.
+    Beyond its inputs and gradients the function keeps a few numbers per row
+    and two ``chunk_size x V`` buffers (plus a ``V x D`` float32 accumulator for
+    float16/bfloat16 weights).
+
+    Args:
+        hidden: ``(N, D)`` (or ``(..., D)``) float tensor, e.g. the last hidden
+            states of a language model.
+        weight: ``(V, D)`` output projection (the unembedding), same dtype.
+        target: integer class indices of shape ``hidden.shape[:-1]``, values in
+            ``[0, V)`` or ``ignore_index``.
+        alpha: smoothing in [0, 1] in ``convention`` (``"uniform"``: the mass
+            ``alpha`` spread over all V classes, as in PyTorch; ``"off_target"``:
+            mapped through ``alpha_from_eps``).
+        chunk_size: rows per chunk; default about ``N * D / V`` (a chunk of
+            logits then has as many entries as ``hidden``).
+        ignore_index: target value whose rows contribute 0 (and no gradient).
+        reduction: ``"mean"`` (over non-ignored rows), ``"sum"`` or ``"none"``
+            (per-row losses, shape ``hidden.shape[:-1]``, 0 on ignored rows).
+
+    Returns:
+        The loss in ``hidden``'s dtype (float16/bfloat16 are computed in float32).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> h, W = torch.randn(6, 4, generator=g), torch.randn(50, 4, generator=g)
+        >>> t = torch.tensor([1, 2, 3, 4, 5, -100])
+        >>> from lsmath import ls_cross_entropy
+        >>> a = ls_linear_cross_entropy(h, W, t, 0.1, chunk_size=2)
+        >>> b = ls_cross_entropy(h @ W.T, t, 0.1)
+        >>> bool(torch.isclose(a, b))
+        True
+    """
+    for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not hidden.dtype.is_floating_point:
+        raise TypeError(f"hidden must have a floating dtype, got {hidden.dtype}")
+    if weight.dtype != hidden.dtype:
+        raise TypeError(f"weight must have the dtype of hidden ({hidden.dtype}), got {weight.dtype}")
+    if hidden.dim() < 1:
+        raise ValueError("hidden must have shape (N, D) or (..., D), got a scalar")
+    if weight.dim() != 2:
+        raise ValueError(f"weight must have shape (V, D), got {tuple(weight.shape)}")
+    d = hidden.shape[-1]
+    if weight.shape[1] != d:
+        raise ValueError(
+            f"weight must have shape (V, D) with D = hidden.shape[-1] = {d}, got {tuple(weight.shape)}"
+        )
+    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got {target.dtype}")
+    if tuple(target.shape) != tuple(hidden.shape[:-1]):
+        raise ValueError(
+            f"target shape {tuple(target.shape)} does not match hidden shape {tuple(hidden.shape)}: "
+            f"expected {tuple(hidden.shape[:-1])}"
+        )
+    check_reduction(reduction)
+    check_convention(convention)
+    check_smoothing_scalar(alpha, "alpha")
+    v = weight.shape[0]
+    if alpha > 0 or convention == "off_target":
+        check_num_classes(v)
+    elif v < 1:
+        raise ValueError("weight must have at least one row (V >= 1)")
+    a = float(uniform_alpha(alpha, v, convention)) if v >= 2 else 0.0
+    batch_shape = tuple(target.shape)
+    h2 = hidden.reshape(-1, d)
+    t1 = target.reshape(-1).long()
+    n = h2.shape[0]
+    if chunk_size is None:
+        chunk = _default_chunk_size(max(n, 1), d, v)
+    else:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        chunk = int(chunk_size)
+    ignore = _check_targets_in_range(t1, v, ignore_index)
+    if n == 0:  # empty batch: what the plain formula gives
+        z = h2 @ weight.t()
+        per = z.sum(dim=1)
+        loss = per if reduction == "none" else per.sum()
+        if reduction == "mean":
+            loss = loss * math.nan
+        return loss.reshape(batch_shape) if reduction == "none" else loss
+    loss = _LinearLSCrossEntropy.apply(h2, weight, t1, a, ignore, reduction, chunk)
+    return loss.reshape(batch_shape) if reduction == "none" else loss
+
+
+# ----------------------------------------------------------------------------
+# measuring peak memory (used by the tests and benchmarks/)
+# ----------------------------------------------------------------------------
+
+
+def peak_memory_bytes(fn, device="cpu") -> int:
+    """Peak bytes that torch allocates while ``fn()`` runs, beyond what was live before.
+
+    On CUDA this is ``torch.cuda.max_memory_allocated`` after a reset, minus
+    ``memory_allocated`` before the call. On CPU, where torch keeps no such
+    counter, ``fn`` runs under ``torch.profiler`` with ``profile_memory=True``:
+    every allocation and free through torch's CPU allocator is recorded with
+    the running total of live bytes, and the answer is the largest running
+    total minus the total before the first event. The count is exact and
+    deterministic (tensor bytes, not pages or allocator caches); memory that
+    torch does not allocate (Python objects, libraries) is not included.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        fn()
+        torch.cuda.synchronize(dev)
+        return int(torch.cuda.max_memory_allocated(dev) - base)
+    if dev.type != "cpu":
+        raise ValueError(f"device must be 'cpu' or a CUDA device, got {device!r}")
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    totals, befores = [], []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.typed[0] == _EventType.Allocation:
+            extra = node.extra_fields
+            if extra.device.type == "cpu":
+                totals.append(extra.total_allocated)
+                befores.append(extra.total_allocated - extra.alloc_size)
+        stack.extend(node.children)
+    if not totals:
+        return 0
+    return int(max(0, max(totals) - min(befores)))
