@@ -117,7 +117,7 @@ def train_classifier(
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         hist.loss.append(total / n)
         probs = torch.softmax(predict_logits(model, x), dim=1)
         hist.max_prob.append(float(probs.max(dim=1).values.mean()))
