@@ -10,6 +10,10 @@ PY := $(VENV)/bin/python
 # The HTML lands in $(OUT)/_build/html (OUT=. gives _build/html).
 OUT ?= .
 JB_FLAGS := -W -n --keep-going
+# Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine
+# spinning torch threads cost several times the CPU time.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 
 .PHONY: venv book test unit notebooks book-check browser-check linkcheck sync-setup clean
