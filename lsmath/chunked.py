@@ -46,6 +46,9 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Elements per chunk for ls_cross_entropy's row loop: 2**18 float32 = 1 MiB,
 # small enough to stay in cache between the passes over a chunk.
 _CE_CHUNK_ELEMENTS = 2**18
+# From this many classes on, PyTorch's fused (log-)softmax kernels are the
+# fastest way through a chunk; below it (on CPU) plain elementwise ops win.
+_FUSED_MIN_K = 16
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -89,18 +92,23 @@ def _row_stats(z: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None, need_sm
 
 
 def _row_grad_(z, m, coef, bvec, w, t, dvec, out):
-    """Write the gradient rows ``coef * exp(z - m) - bvec w - onehot(t) * (-dvec)`` into ``out``.
+    """Write the gradient rows ``coef * e - bvec w - onehot(t) * (-dvec)`` into ``out``.
 
+    ``e = exp(z - m)`` when ``m`` (the row max) is given, else ``e = softmax(z)``.
     For row n with scale ``r_n = d(reduced loss)/d(loss_n)``: ``coef = c r_n / s``
-    (so that ``coef * exp(z - m) = c r_n p``), ``bvec = (a / K) r_n`` (None when
-    ``a = 0``) and ``dvec = -(1 - a) w_t r_n``; ``w`` are class weights or None.
-    ``out`` (c, K) may be ``z`` itself, or hold another dtype than ``z``.
+    with ``m`` (so that ``coef * e = c r_n p``) or ``c r_n`` without,
+    ``bvec = (a / K) r_n`` (None when ``a = 0``) and ``dvec = -(1 - a) w_t r_n``;
+    ``w`` are class weights or None. ``out`` (c, K) may be ``z`` itself, or hold
+    another dtype than ``z``.
     """
-    if z.dtype == out.dtype:
-        g = torch.sub(z, m.unsqueeze(1), out=out)
+    if m is None:
+        g = torch.softmax(z, 1, dtype=out.dtype, out=out)
     else:
-        g = out.copy_(z).sub_(m.unsqueeze(1))
-    g.exp_()
+        if z.dtype == out.dtype:
+            g = torch.sub(z, m.unsqueeze(1), out=out)
+        else:
+            g = out.copy_(z).sub_(m.unsqueeze(1))
+        g.exp_()
     g.mul_(coef.unsqueeze(1))
     if bvec is not None:
         if w is None:
@@ -129,7 +137,17 @@ def _row_scale(grad_out: torch.Tensor, reduction: str, denom, ignore: torch.Tens
 
 
 class _LSCrossEntropyRows(torch.autograd.Function):
-    """LS cross-entropy of (N, K) logits; backward writes dL/dz into one buffer."""
+    """LS cross-entropy of (N, K) logits; backward writes dL/dz into one buffer.
+
+    Forward, per chunk of rows: ``log p = log_softmax(z)`` (PyTorch's fused,
+    max-shifted kernel, in float32 for low-precision input) gives both terms,
+    ``-log p_t`` and ``-sum_k w_k log p_k``; only these two numbers per row are
+    kept. Backward, per chunk: ``p = softmax(z)`` is written straight into the
+    gradient buffer and turned into ``c p - (a/K) w - (1-a) w_t onehot`` in place.
+    For fewer than ``_FUSED_MIN_K`` classes, where PyTorch's CPU softmax kernels
+    are slow, the same quantities come from the shifted logits by hand
+    (``_row_stats``, keeping the row max and sum of exponentials for backward).
+    """
 
     @staticmethod
     def forward(ctx, logits, target, a, weight, ignore, reduction):
@@ -137,30 +155,43 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         cdt = _compute_dtype(logits.dtype)
         rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
         need_smooth = a > 0
+        fused = k >= _FUSED_MIN_K
         w = None if weight is None else weight.to(cdt)
         safe_t = target.masked_fill(ignore, 0)
-        m = torch.empty(n, dtype=cdt, device=logits.device)
-        s = torch.empty_like(m)
-        zt = torch.empty_like(m)
-        ssum = torch.empty_like(m) if need_smooth else None
-        buf = torch.empty((min(rows, n), k), dtype=cdt, device=logits.device)
+        logp_t = torch.empty(n, dtype=cdt, device=logits.device)
+        logp_sum = torch.empty_like(logp_t) if need_smooth else None
+        m = s = None
+        if not fused:
+            m, s = torch.empty_like(logp_t), torch.empty_like(logp_t)
+            wsum = float(k) if w is None else w.sum()
+        buf = torch.empty((rows, k), dtype=cdt, device=logits.device)
         for i in range(0, n, rows):
             j = min(n, i + rows)
-            mi, si, zi, ssi = _row_stats(logits[i:j], safe_t[i:j], w, need_smooth, buf[: j - i])
-            m[i:j], s[i:j], zt[i:j] = mi, si, zi
-            if need_smooth:
-                ssum[i:j] = ssi
+            if fused:
+                lp = torch.log_softmax(logits[i:j], 1, dtype=cdt, out=buf[: j - i])
+                torch.gather(lp, 1, safe_t[i:j].unsqueeze(1), out=logp_t[i:j].unsqueeze(1))
+                if need_smooth:
+                    if w is None:
+                        torch.sum(lp, 1, out=logp_sum[i:j])
+                    else:
+                        torch.mv(lp, w, out=logp_sum[i:j])
+            else:  # log p_k = (z_k - m) - log s
+                mi, si, zi, ssi = _row_stats(logits[i:j], safe_t[i:j], w, need_smooth, buf[: j - i])
+                m[i:j], s[i:j] = mi, si
+                log_s = si.log()
+                logp_t[i:j] = zi - log_s
+                if need_smooth:
+                    logp_sum[i:j] = ssi - wsum * log_s
         del buf
-        logs = s.log()
-        nll = logs - zt
+        nll = logp_t.neg_()
         if w is None:
             w_t = (~ignore).to(cdt)
-            per = nll if not need_smooth else (1 - a) * nll + (a / k) * (k * logs - ssum)
+            per = nll if not need_smooth else (1 - a) * nll - (a / k) * logp_sum
         else:
             w_t = w[safe_t].masked_fill(ignore, 0.0)
             per = (1 - a) * w_t * nll
             if need_smooth:
-                per = per + (a / k) * (w.sum() * logs - ssum)
+                per = per - (a / k) * logp_sum
         per = per.masked_fill(ignore, 0.0)
         if reduction == "none":
             loss = per
@@ -171,43 +202,44 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         else:
             denom = w_t.sum()
             loss = per.sum() / denom
-        ctx.save_for_backward(logits, safe_t, ignore, m, s, w_t, w, denom)
+        ctx.save_for_backward(logits, safe_t, ignore, w_t, w, denom, m, s)
         ctx.a, ctx.reduction = a, reduction
         return loss.to(logits.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits, safe_t, ignore, m, s, w_t, w, denom = ctx.saved_tensors
+        logits, safe_t, ignore, w_t, w, denom, m, s = ctx.saved_tensors
         a, reduction = ctx.a, ctx.reduction
         n, k = logits.shape
-        cdt = m.dtype
+        cdt = w_t.dtype
         scale = _row_scale(grad_out, reduction, denom, ignore, cdt)
-        wsum = float(k) if w is None else w.sum()
-        c = ((1 - a) * w_t + (a / k) * wsum) * scale
+        c = scale if w is None else ((1 - a) * w_t + (a / k) * w.sum()) * scale
         dvec = -(1 - a) * w_t * scale
         if torch.is_grad_enabled():
             # create_graph=True: an out-of-place, differentiable expression so
             # that second derivatives (Hessians) work through this function.
-            p = torch.softmax(logits.to(cdt), dim=1)
+            p = torch.softmax(logits, dim=1, dtype=cdt)
             g = p * c.unsqueeze(1)
             if a > 0:
                 wk = torch.ones(k, dtype=cdt, device=logits.device) if w is None else w
                 g = g - (a / k) * scale.unsqueeze(1) * wk.unsqueeze(0)
             g = g.scatter_add(1, safe_t.unsqueeze(1), dvec.unsqueeze(1))
             return g.to(logits.dtype), None, None, None, None, None
-        coef = c / s
+        coef = c if m is None else c / s
         bvec = (a / k) * scale if a > 0 else None
         rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
-        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
+        grad = torch.empty((n, k), dtype=logits.dtype, device=logits.device)
         direct = grad.dtype == cdt  # float32/float64: write straight into grad
-        tmp = None if direct else torch.empty((min(rows, n), k), dtype=cdt, device=logits.device)
+        tmp = None if direct else torch.empty((rows, k), dtype=cdt, device=logits.device)
         for i in range(0, n, rows):
             j = min(n, i + rows)
             out = grad[i:j] if direct else tmp[: j - i]
-            bv = None if bvec is None else bvec[i:j]
-            _row_grad_(logits[i:j], m[i:j], coef[i:j], bv, w, safe_t[i:j], dvec[i:j], out)
+            g = _row_grad_(
+                logits[i:j], None if m is None else m[i:j], coef[i:j], None if bvec is None else bvec[i:j],
+                w, safe_t[i:j], dvec[i:j], out,
+            )
             if not direct:
-                grad[i:j].copy_(out)
+                grad[i:j].copy_(g)
         return grad, None, None, None, None, None
 
 
