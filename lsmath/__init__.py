@@ -44,6 +44,15 @@ from .dynamics import (
     uniform_prediction_factor,
 )
 from .losses import ls_cross_entropy, ls_gradient
+from .stability import (
+    constant_predictor,
+    fit_softmax_regression,
+    flip_label,
+    label_flip_weight_bound,
+    symmetric_label_noise,
+    tabular_predictor,
+    uniform_stability_bound,
+)
 from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
 
 __version__ = "0.1.0"
@@ -84,4 +93,11 @@ __all__ = [
     "softmax_hessian",
     "stationary_logits",
     "uniform_prediction_factor",
+    "constant_predictor",
+    "fit_softmax_regression",
+    "flip_label",
+    "label_flip_weight_bound",
+    "symmetric_label_noise",
+    "tabular_predictor",
+    "uniform_stability_bound",
 ]
