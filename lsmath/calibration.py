@@ -407,10 +407,10 @@ def reliability_diagram(probs, labels, n_bins: int = 15, ax=None, *, title: str 
     """Draw a reliability diagram: per-bin accuracy against confidence (Guo et al. 2017).
 
     Bars show ``acc(B_m)`` for each non-empty equal-width confidence bin; the
-    shaded part between a bar top and the bin's mean confidence is the gap that
-    ECE averages (above the diagonal: under-confident; below: over-confident).
-    The dashed diagonal is perfect calibration. With ``show_counts`` a thin
-    grey histogram along the bottom shows the share of samples per bin.
+    red-hatched part between a bar top and the bin's mean confidence is the gap
+    that ECE averages (bar above it: under-confident; below: over-confident).
+    The dashed diagonal is perfect calibration. With ``show_counts`` a grey
+    outline along the bottom shows the share of samples per bin (scaled).
 
     Args:
         probs: ``(N, K)`` probabilities; labels: ``(N,)`` integers in ``[0, K)``.
@@ -433,16 +433,16 @@ def reliability_diagram(probs, labels, n_bins: int = 15, ax=None, *, title: str 
     width = 1.0 / b.counts.size
     left = b.edges[:-1]
     filled = b.counts > 0
-    ax.bar(left[filled], b.accuracy[filled], width=width, align="edge", color="tab:blue",
+    ax.bar(left[filled], b.accuracy[filled], width=width, align="edge", color="tab:blue", alpha=0.85,
            edgecolor="black", linewidth=0.6, label="accuracy")
     gap_bottom = np.minimum(b.accuracy, b.confidence)[filled]
     gap_height = np.abs(b.accuracy - b.confidence)[filled]
-    ax.bar(left[filled], gap_height, bottom=gap_bottom, width=width, align="edge", color="tab:red",
-           alpha=0.35, edgecolor="tab:red", linewidth=0.6, label="gap to confidence")
+    ax.bar(left[filled], gap_height, bottom=gap_bottom, width=width, align="edge", facecolor="none",
+           edgecolor="tab:red", hatch="////", linewidth=0.8, zorder=3, label="gap to mean confidence")
     if show_counts:
         share = b.counts / b.counts.sum()
-        ax.bar(left, 0.15 * share / share.max(), width=width, align="edge", color="grey", alpha=0.5,
-               label="share of samples (scaled)")
+        ax.stairs(0.15 * share / share.max(), b.edges, color="dimgrey", linewidth=1.2, zorder=4,
+                  label="share of samples (scaled)")
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
