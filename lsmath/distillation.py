@@ -23,7 +23,7 @@ import torch
 from ._validation import check_reduction
 from .losses import ls_cross_entropy
 
-__all__ = ["distillation_loss", "distillation_gradient"]
+__all__ = ["distillation_loss", "distillation_gradient", "StackedMLP", "train_stacked"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -196,3 +196,134 @@ def distillation_gradient(student_logits, teacher_logits, temperature: float):
     T = _check_temperature(temperature)
     grad = T * (torch.softmax(s / T, dim=-1) - torch.softmax(t / T, dim=-1))
     return grad.numpy() if as_numpy else grad
+
+
+# ---------------------------------------------------------------------------
+# Experiment helper: many small MLPs trained at once.
+# ---------------------------------------------------------------------------
+
+
+class StackedMLP(torch.nn.Module):
+    """``M`` independent ReLU MLPs of the same widths, evaluated together.
+
+    Member ``m`` holds weights ``W[l][m]`` of shape ``(in, out)`` and biases
+    ``b[l][m]`` of shape ``(1, out)``; a forward pass is one batched matrix
+    product per layer (``torch.baddbmm``), so training a teacher-student grid
+    of many tiny networks costs about as much as one larger network. Each
+    member is initialised like ``torch.nn.Linear`` (uniform in
+    ``+-1/sqrt(fan_in)``) from its own seed, so a member does not depend on
+    which other members share the stack.
+
+    Args:
+        sizes: layer widths ``(input, hidden..., classes)``.
+        seeds: one integer seed per member (``M = len(seeds)``).
+
+    Shapes:
+        input ``(B, d)`` (the same rows for every member) or ``(M, B, d)``;
+        output ``(M, B, classes)``.
+
+    Example:
+        >>> net = StackedMLP([4, 8, 3], seeds=[0, 1])
+        >>> net(torch.zeros(5, 4)).shape
+        torch.Size([2, 5, 3])
+    """
+
+    def __init__(self, sizes, seeds):
+        super().__init__()
+        sizes = [int(v) for v in sizes]
+        seeds = [int(s) for s in seeds]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
+        if not seeds:
+            raise ValueError("seeds must hold at least one seed (one per member)")
+        self.sizes = sizes
+        self.weights = torch.nn.ParameterList()
+        self.biases = torch.nn.ParameterList()
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w = torch.empty(len(seeds), fan_in, fan_out)
+            b = torch.empty(len(seeds), 1, fan_out)
+            bound = 1.0 / math.sqrt(fan_in)
+            for m, seed in enumerate(seeds):
+                gen = torch.Generator().manual_seed(seed * 1009 + layer)
+                w[m].uniform_(-bound, bound, generator=gen)
+                b[m].uniform_(-bound, bound, generator=gen)
+            self.weights.append(torch.nn.Parameter(w))
+            self.biases.append(torch.nn.Parameter(b))
+
+    @property
+    def num_members(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(M, B, classes)`` of every member."""
+        return self._run(x, len(self.weights))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """Last hidden layer (after ReLU), ``(M, B, sizes[-2])``: the penultimate features."""
+        if len(self.weights) < 2:
+            raise ValueError("a network without hidden layers has no penultimate features")
+        return self._run(x, len(self.weights) - 1)
+
+    def _run(self, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.num_members, -1, -1)
+        if x.dim() != 3 or x.shape[0] != self.num_members or x.shape[2] != self.sizes[0]:
+            raise ValueError(
+                f"input must have shape (B, {self.sizes[0]}) or ({self.num_members}, B, {self.sizes[0]}), "
+                f"got {tuple(x.shape)}"
+            )
+        last = len(self.weights) - 1
+        for layer in range(n_layers):
+            x = torch.baddbmm(self.biases[layer], x, self.weights[layer])
+            if layer < last:
+                x = torch.relu(x)
+        return x
+
+    def member(self, m: int) -> torch.nn.Sequential:
+        """Member ``m`` as an ordinary ``nn.Sequential`` of ``Linear``/``ReLU`` (a copy)."""
+        layers: list[torch.nn.Module] = []
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            lin = torch.nn.Linear(w.shape[1], w.shape[2])
+            with torch.no_grad():
+                lin.weight.copy_(w[m].T)
+                lin.bias.copy_(b[m, 0])
+            layers.append(lin)
+            if layer < len(self.weights) - 1:
+                layers.append(torch.nn.ReLU())
+        return torch.nn.Sequential(*layers)
+
+
+def train_stacked(model: StackedMLP, x: torch.Tensor, loss_fn, *, epochs: int, batch_size: int,
+                  seeds, lr: float = 1e-3) -> list[float]:
+    """Train every member of ``model`` with Adam on its own shuffle of the rows of ``x``.
+
+    ``loss_fn(logits, idx)`` receives the stacked logits ``(M, B, K)`` and the
+    row indices ``idx`` ``(M, B)`` each member saw, and returns the ``M``
+    per-member losses; their sum is minimised. Members share no parameters and
+    Adam acts elementwise, so this is the same as training each member alone
+    with the same shuffles (up to floating-point rounding).
+
+    Returns:
+        the mean over members of each epoch's average loss.
+    """
+    seeds = [int(s) for s in seeds]
+    if len(seeds) != model.num_members:
+        raise ValueError(f"need one seed per member ({model.num_members}), got {len(seeds)}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be positive integers")
+    n = x.shape[0]
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    for _ in range(epochs):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = perms[:, start : start + batch_size]
+            opt.zero_grad(set_to_none=True)
+            losses = loss_fn(model(x[idx]), idx)
+            losses.sum().backward()
+            opt.step()
+            total += float(losses.detach().mean()) * idx.shape[1]
+        history.append(total / n)
+    return history

@@ -245,3 +245,61 @@ def test_hard_weight_and_target_errors():
         distillation_loss(s, t, 1.0, target=torch.tensor([0, 1, 2, 5]), hard_weight=0.5)
     with pytest.raises(TypeError, match="target"):
         distillation_loss(s, t, 1.0, target=[0, 1, 2, 3], hard_weight=0.5)
+
+
+# --- StackedMLP / train_stacked: many small networks trained at once ---------
+
+from lsmath.distillation import StackedMLP, train_stacked  # noqa: E402
+
+
+def test_stacked_member_matches_sequential():
+    net = StackedMLP([5, 7, 6, 3], seeds=[0, 1, 2])
+    x = torch.randn(4, 5)
+    out = net(x)
+    assert out.shape == (3, 4, 3)
+    for m in range(3):
+        seq = net.member(m)
+        assert torch.allclose(out[m], seq(x), atol=1e-6)
+        assert torch.allclose(net.hidden(x)[m], seq[:-1](x), atol=1e-6)
+    # a member's initialisation depends on its own seed only
+    alone = StackedMLP([5, 7, 6, 3], seeds=[2])
+    assert torch.equal(alone.weights[0][0], net.weights[0][2])
+    assert not torch.equal(net.weights[0][0], net.weights[0][1])
+
+
+def test_stacked_bad_input():
+    with pytest.raises(ValueError, match="sizes"):
+        StackedMLP([5], seeds=[0])
+    with pytest.raises(ValueError, match="seeds"):
+        StackedMLP([5, 3], seeds=[])
+    net = StackedMLP([5, 3], seeds=[0, 1])
+    with pytest.raises(ValueError, match="input must have shape"):
+        net(torch.randn(4, 6))
+    with pytest.raises(ValueError, match="penultimate"):
+        net.hidden(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="one seed per member"):
+        train_stacked(net, torch.randn(8, 5), lambda z, i: z.sum((1, 2)), epochs=1, batch_size=4, seeds=[0])
+
+
+def test_train_stacked_equals_training_members_alone():
+    torch.manual_seed(0)
+    x = torch.randn(40, 5)
+    y = torch.randint(0, 3, (40,))
+    teacher = torch.randn(40, 3)
+    temps = [1.0, 4.0]
+
+    def loss_fn(net_temps):
+        def f(z, idx):
+            return torch.stack(
+                [distillation_loss(z[m], teacher[idx[m]], t, target=y[idx[m]], hard_weight=0.3)
+                 for m, t in enumerate(net_temps)]
+            )
+        return f
+
+    both = StackedMLP([5, 8, 3], seeds=[3, 4])
+    hist = train_stacked(both, x, loss_fn(temps), epochs=3, batch_size=16, seeds=[10, 11])
+    assert len(hist) == 3 and all(math.isfinite(h) for h in hist)
+    for m, (seed, data_seed) in enumerate([(3, 10), (4, 11)]):
+        alone = StackedMLP([5, 8, 3], seeds=[seed])
+        train_stacked(alone, x, loss_fn([temps[m]]), epochs=3, batch_size=16, seeds=[data_seed])
+        assert torch.allclose(alone(x)[0], both(x)[m], atol=1e-5)
