@@ -54,7 +54,12 @@ def quantiles(xs):
     return statistics.median(xs), q[0], q[2]
 
 
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+def _cuda_clock():
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter, "cuda": _cuda_clock}
 
 
 def interleaved_times(fns: dict, rounds: int, threads: int, clock: str = "cpu", min_round_s: float = 0.2) -> dict:

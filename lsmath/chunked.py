@@ -344,15 +344,16 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
             z = torch.mm(hidden[i:j], weight.t(), out=lbuf[: j - i])
             bv = None if bvec is None else bvec[i:j]
             g = _row_grad_(z, m[i:j], coef[i:j], bv, None, safe_t[i:j], dvec[i:j], gbuf[: j - i])
-            if g.dtype != hidden.dtype:
-                g = lbuf[: j - i].copy_(g)  # G in the input dtype, reusing the logits buffer
+            g_in = g if g.dtype == hidden.dtype else lbuf[: j - i].copy_(g)  # G in the input dtype
             if need_h:
-                torch.mm(g, weight, out=grad_h[i:j])
+                torch.mm(g_in, weight, out=grad_h[i:j])
             if need_w:
-                if grad_w.dtype == g.dtype:
-                    grad_w.addmm_(g.t(), hidden[i:j])
-                else:
-                    grad_w.add_(g.t() @ hidden[i:j])
+                if grad_w.dtype == g_in.dtype:
+                    grad_w.addmm_(g_in.t(), hidden[i:j])
+                elif g.device.type == "cpu":  # float32 G and rows of hidden: no V x D temporary
+                    grad_w.addmm_(g.t(), hidden[i:j].to(cdt))
+                else:  # keep the matmul in the input dtype (tensor cores), add in float32
+                    grad_w.add_(g_in.t() @ hidden[i:j])
         if need_w and grad_w.dtype != weight.dtype:
             grad_w = grad_w.to(weight.dtype)
         return grad_h, grad_w, None, None, None, None, None
