@@ -5,7 +5,8 @@ not mean the same thing everywhere. This module records, for each framework,
 which of the book's two conventions its formula follows, over how many classes
 the smoothing mass is spread, what happens to padded positions, and how the
 loss is normalised; and it re-implements each formula from its published source
-(cited in :data:`FRAMEWORKS`) in terms of :func:`lsmath.smooth_targets`, so the
+(cited in :data:`FRAMEWORKS`) with the book's smoothed targets (the values of
+:func:`lsmath.smoothed_target_values`, i.e. :func:`lsmath.smooth_targets`), so the
 book can compare them numerically without installing the libraries.
 
 Only PyTorch is run here; the other entries are reference re-implementations of
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ._validation import check_convention, check_num_classes, check_smoothing_scalar
-from .targets import smooth_targets, smoothed_target_values
+from .targets import smoothed_target_values
 
 __all__ = [
     "FrameworkRule",
@@ -50,6 +51,7 @@ class FrameworkRule:
 
     Attributes:
         key: short identifier used by the functions of this module.
+        short: the framework's name, for tables.
         name: the framework and the API that takes the smoothing parameter.
         source: repository and file where the formula lives.
         convention: ``"uniform"`` or ``"off_target"`` (the book's names).
@@ -63,6 +65,7 @@ class FrameworkRule:
     """
 
     key: str
+    short: str
     name: str
     source: str
     convention: str
@@ -77,6 +80,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
     for rule in [
         FrameworkRule(
             "pytorch",
+            "PyTorch",
             "PyTorch F.cross_entropy(label_smoothing=a)",
             "pytorch/pytorch aten/src/ATen/native/LossNLL.cpp (cross_entropy_loss_label_smoothing)",
             "uniform",
@@ -87,6 +91,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "keras_categorical",
+            "Keras categorical",
             "Keras CategoricalCrossentropy(label_smoothing=a)",
             "keras-team/keras keras/src/losses/losses.py (categorical_crossentropy)",
             "uniform",
@@ -97,6 +102,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "keras_binary",
+            "Keras binary",
             "Keras BinaryCrossentropy(label_smoothing=a)",
             "keras-team/keras keras/src/losses/losses.py (binary_crossentropy)",
             "uniform",
@@ -107,6 +113,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "optax",
+            "Optax",
             "Optax smooth_labels(labels, alpha)",
             "google-deepmind/optax optax/losses/_smoothing.py (smooth_labels)",
             "uniform",
@@ -116,6 +123,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
             "ce",
         ),
         FrameworkRule(
+            "timm",
             "timm",
             "timm LabelSmoothingCrossEntropy(smoothing=a)",
             "huggingface/pytorch-image-models timm/loss/cross_entropy.py",
@@ -127,6 +135,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "fairseq",
+            "fairseq (current)",
             "fairseq label_smoothed_nll_loss(epsilon=eps), current",
             "facebookresearch/fairseq fairseq/criterions/label_smoothed_cross_entropy.py",
             "off_target",
@@ -137,6 +146,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "fairseq_legacy",
+            "fairseq (older)",
             "fairseq label_smoothed_nll_loss(epsilon=eps), before the V-1 change",
             "facebookresearch/fairseq fairseq/criterions/label_smoothed_cross_entropy.py (older)",
             "uniform",
@@ -147,6 +157,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "huggingface",
+            "Hugging Face",
             "Hugging Face LabelSmoother(epsilon=a)",
             "huggingface/transformers src/transformers/trainer_pt_utils.py (LabelSmoother)",
             "uniform",
@@ -157,6 +168,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "opennmt",
+            "OpenNMT-py",
             "OpenNMT-py LabelSmoothingLoss(label_smoothing=eps)",
             "OpenNMT/OpenNMT-py onmt/utils/loss.py (LabelSmoothingLoss)",
             "off_target",
@@ -166,6 +178,7 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
             "kl",
         ),
         FrameworkRule(
+            "tensor2tensor",
             "tensor2tensor",
             "tensor2tensor padded_cross_entropy(label_smoothing=eps)",
             "tensorflow/tensor2tensor tensor2tensor/layers/common_layers.py (smoothing_cross_entropy)",
@@ -227,6 +240,13 @@ def target_masses(framework: str, smoothing: float, num_classes: int) -> tuple[f
     return float(y_true), float(y_other)
 
 
+def _smooth(target: torch.Tensor, k: int, s: float, convention: str, dtype: torch.dtype) -> torch.Tensor:
+    """``smooth_targets`` computed directly in ``dtype`` (float64 logits get float64 targets)."""
+    y_true, y_other = smoothed_target_values(s, k, convention)
+    onehot = torch.nn.functional.one_hot(target, k).to(dtype)
+    return onehot * (float(y_true) - float(y_other)) + float(y_other)
+
+
 def _check_target_and_pad(target: torch.Tensor, num_classes: int, pad_index: int | None) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor of class indices, got {type(target).__name__}")
@@ -250,6 +270,7 @@ def framework_targets(
     smoothing: float,
     *,
     pad_index: int | None = None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """The full smoothed target rows a framework trains against, shape ``(*target.shape, K)``.
 
@@ -257,7 +278,8 @@ def framework_targets(
     Positions whose target equals ``pad_index`` get an all-zero row (they do not
     enter the loss). For OpenNMT-py, ``pad_index`` is required: it names the
     padding column, which gets 0 in every row, while the ``V - 1`` other
-    columns carry an off-target target with ``eps``.
+    columns carry an off-target target with ``eps``. ``dtype`` defaults to
+    ``torch.get_default_dtype()``.
 
     Example:
         >>> framework_targets("opennmt", torch.tensor([1, 0]), 4, 0.1, pad_index=0)
@@ -266,6 +288,7 @@ def framework_targets(
     """
     rule = _rule(framework)
     convention, s, k_eff = lsmath_equivalent(framework, smoothing, num_classes)
+    dtype = torch.get_default_dtype() if dtype is None else dtype
     k = int(num_classes)
     target = _check_target_and_pad(target, k, pad_index)
     pad = torch.zeros(target.shape, dtype=torch.bool) if pad_index is None else target == pad_index
@@ -278,11 +301,11 @@ def framework_targets(
         # put a zero column back where the padding symbol lives.
         reindex = torch.full((k,), -1, dtype=torch.long)
         reindex[keep] = torch.arange(k - 1)
-        inner = smooth_targets(reindex[safe], k_eff, s, convention)
-        y = torch.zeros(*target.shape, k, dtype=inner.dtype)
+        inner = _smooth(reindex[safe], k_eff, s, convention, dtype)
+        y = torch.zeros(*target.shape, k, dtype=dtype)
         y[..., keep] = inner
     else:
-        y = smooth_targets(safe, k_eff, s, convention)
+        y = _smooth(safe, k_eff, s, convention, dtype)
     return y.masked_fill(pad.unsqueeze(-1), 0.0)
 
 
@@ -328,8 +351,7 @@ def framework_token_losses(
             f"logits must have shape (*target.shape, K) = {tuple(target.shape) + ('K',)}, "
             f"got {tuple(logits.shape)}"
         )
-    y = framework_targets(framework, target, logits.shape[-1], smoothing, pad_index=pad_index)
-    y = y.to(logits.dtype)
+    y = framework_targets(framework, target, logits.shape[-1], smoothing, pad_index=pad_index, dtype=logits.dtype)
     loss = -(y * torch.log_softmax(logits, dim=-1)).sum(-1)
     if rule.value == "kl":
         loss = loss - _entropy_rows(y)
@@ -430,14 +452,14 @@ def sequence_ls_loss(
     pad = target == pad_index
     safe = target.masked_fill(pad, 0 if pad_index != 0 else 1)
     if smooth_pad_column:
-        y = smooth_targets(safe, v, alpha, convention)
+        y = _smooth(safe, v, alpha, convention, logits.dtype)
     else:
         keep = [c for c in range(v) if c != pad_index]
         reindex = torch.full((v,), -1, dtype=torch.long)
         reindex[keep] = torch.arange(v - 1)
-        y = torch.zeros(*target.shape, v, dtype=torch.get_default_dtype())
-        y[..., keep] = smooth_targets(reindex[safe], v - 1, alpha, convention)
-    y = y.to(logits.dtype).masked_fill(pad.unsqueeze(-1), 0.0)
+        y = torch.zeros(*target.shape, v, dtype=logits.dtype)
+        y[..., keep] = _smooth(reindex[safe], v - 1, alpha, convention, logits.dtype)
+    y = y.masked_fill(pad.unsqueeze(-1), 0.0)
     per = -(y * torch.log_softmax(logits, dim=-1)).sum(-1)  # (B, T), 0 at padding
     if normalize == "sum":
         return per.sum()

@@ -314,3 +314,16 @@ def test_every_rule_is_documented():
         "pytorch", "keras_categorical", "keras_binary", "optax", "timm",
         "fairseq", "huggingface", "opennmt", "tensor2tensor",
     }
+
+
+@pytest.mark.parametrize("framework", MULTICLASS)
+def test_targets_agree_with_smooth_targets(framework):
+    t = torch.tensor([1, 2, 3, 4])
+    conv, s, k_eff = lsmath_equivalent(framework, 0.3, 5)
+    y = framework_targets(framework, t, 5, 0.3, pad_index=0, dtype=torch.float64)
+    if k_eff == 5:
+        ref = lsmath.smooth_targets(t, 5, 0.3, conv).double()
+    else:  # OpenNMT-py: columns 1..4 carry the K_eff = 4 target, column 0 (pad) is 0
+        ref = torch.cat([torch.zeros(4, 1, dtype=torch.float64), lsmath.smooth_targets(t - 1, 4, 0.3, conv).double()], 1)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-7)
+    assert framework_targets(framework, t, 5, 0.3, pad_index=0).dtype == torch.get_default_dtype()
