@@ -63,17 +63,26 @@ def child(spec):
     print(json.dumps(C.measure_child(lambda: f(h, w, t).backward(), lambda: f(hs, ws, ts).backward(), zero)))
 
 
-def predicted_chunked_bytes(n, d, v, chunk, itemsize, device="cpu"):
-    """What ls_linear_cross_entropy allocates at its peak (float32 work buffers):
-    the two gradients, a float32 V x D accumulator for low precision (on CUDA
-    also the V x D product G^T h of each chunk in the input dtype), the chunk
-    of logits (input dtype) and its float32 work copy (shared for float32),
-    and a few float32 numbers per row."""
+def predicted_chunked_bytes(n, d, v, chunk, itemsize):
+    """What ls_linear_cross_entropy allocates at its peak, counted tensor by tensor.
+
+    float32: the two gradients plus one chunk x V buffer (logits, then G in
+    place). Low precision: the larger of the forward pass (a chunk of logits
+    and its float32 copy) and the backward pass (the two gradients, float32
+    accumulators N x D for dL/dH and vb x D for a block of dL/dW, a chunk x vb
+    tile and its float32 copy), with vb = ceil(chunk V / D). Plus six float32
+    numbers per row. Not counted: workspaces of the matrix products (e.g. the
+    conversion of bfloat16 operands on CPUs without bfloat16 arithmetic).
+    """
     c = min(chunk, n)
     grads = (n * d + v * d) * itemsize
-    acc = (v * d * 4 + (v * d * itemsize if device == "cuda" else 0)) if itemsize < 4 else 0
-    chunk_bufs = c * v * itemsize + (c * v * 4 if itemsize < 4 else 0)
-    return grads + acc + chunk_bufs + 6 * 4 * n
+    per_row = 6 * 4 * n
+    if itemsize >= 4:
+        return grads + c * v * itemsize + per_row
+    vb = max(1, min(v, -(-c * v // d)))
+    forward = c * v * (itemsize + 4)
+    backward = grads + (n * d * 4 if vb < v else 0) + vb * d * 4 + c * vb * (itemsize + 4)
+    return max(forward, backward) + per_row
 
 
 def cpu_sweep(args):
@@ -164,7 +173,7 @@ def cuda_run(args):
         print(f"| {m} | {losses[m]:.4f} | {C.fmt_mib(results[m]['alloc'])} "
               f"| {results[m]['alloc'] / results['naive-torch']['alloc']:.3f} |")
     print(f"(N x V logits in {args.dtype}: {C.fmt_mib(n * v * dtype.itemsize)} MiB; "
-          f"predicted chunked peak: {C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize, 'cuda'))} MiB)")
+          f"predicted chunked peak: {C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize))} MiB)")
     del h, w, t
     torch.cuda.empty_cache()
     times = timing(args, "cuda", n, d, v, chunk, dtype, "cuda")

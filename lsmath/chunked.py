@@ -334,28 +334,54 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
         coef = scale / s  # c_n = scale_n without class weights
         bvec = (a / v) * scale if a > 0 else None
         dvec = -(1 - a) * scale
+        low = hidden.dtype != cdt
+        # Vocabulary blocks: in float32/float64 one block (the whole vocabulary),
+        # and dL/dW accumulates in place. In low precision, blocks of vb rows of W
+        # with vb * D about rows * V, each block's dL/dW summed over the row chunks
+        # in float32 and then rounded once: the float32 accumulator is never
+        # larger than a chunk of logits (and never V x D).
+        vb = v if not low else max(1, min(v, -(-rows * v // hidden.shape[1])))
         grad_h = torch.empty_like(hidden) if need_h else None
-        # Low-precision weights: accumulate dL/dW over chunks in float32.
-        grad_w = torch.zeros(weight.shape, dtype=cdt, device=weight.device) if need_w else None
-        lbuf = torch.empty((rows, v), dtype=hidden.dtype, device=hidden.device)
-        gbuf = lbuf if hidden.dtype == cdt else torch.empty((rows, v), dtype=cdt, device=hidden.device)
-        for i in range(0, n, rows):
-            j = min(n, i + rows)
-            z = torch.mm(hidden[i:j], weight.t(), out=lbuf[: j - i])
-            bv = None if bvec is None else bvec[i:j]
-            g = _row_grad_(z, m[i:j], coef[i:j], bv, None, safe_t[i:j], dvec[i:j], gbuf[: j - i])
-            g_in = g if g.dtype == hidden.dtype else lbuf[: j - i].copy_(g)  # G in the input dtype
-            if need_h:
-                torch.mm(g_in, weight, out=grad_h[i:j])
+        grad_w = torch.empty_like(weight) if need_w else None
+        h_acc = torch.zeros(hidden.shape, dtype=cdt, device=hidden.device) if need_h and vb < v else None
+        w_acc = torch.empty((vb, weight.shape[1]), dtype=cdt, device=weight.device) if need_w and low else None
+        lflat = torch.empty(rows * vb, dtype=hidden.dtype, device=hidden.device)
+        gflat = lflat if not low else torch.empty(rows * vb, dtype=cdt, device=hidden.device)
+        for b0 in range(0, v, vb):
+            b1 = min(v, b0 + vb)
+            wb = weight[b0:b1]
+            acc = None
             if need_w:
-                if grad_w.dtype == g_in.dtype:
-                    grad_w.addmm_(g_in.t(), hidden[i:j])
-                elif g.device.type == "cpu":  # float32 G and rows of hidden: no V x D temporary
-                    grad_w.addmm_(g.t(), hidden[i:j].to(cdt))
-                else:  # keep the matmul in the input dtype (tensor cores), add in float32
-                    grad_w.add_(g_in.t() @ hidden[i:j])
-        if need_w and grad_w.dtype != weight.dtype:
-            grad_w = grad_w.to(weight.dtype)
+                acc = grad_w[b0:b1] if not low else w_acc[: b1 - b0]
+                acc.zero_()
+            for i in range(0, n, rows):
+                j = min(n, i + rows)
+                shape = (j - i, b1 - b0)
+                z = torch.mm(hidden[i:j], wb.t(), out=lflat[: shape[0] * shape[1]].view(shape))
+                t_blk, d_blk = safe_t[i:j], dvec[i:j]
+                if vb < v:  # the one-hot part only where the target falls in this block
+                    inside = (t_blk >= b0) & (t_blk < b1)
+                    t_blk = torch.where(inside, t_blk - b0, 0)
+                    d_blk = torch.where(inside, d_blk, 0.0)
+                bv = None if bvec is None else bvec[i:j]
+                g = _row_grad_(z, m[i:j], coef[i:j], bv, None, t_blk, d_blk, gflat[: shape[0] * shape[1]].view(shape))
+                g_in = g if not low else z.copy_(g)  # G in the input dtype, in the logits buffer
+                if need_h:
+                    if h_acc is None:
+                        torch.mm(g_in, wb, out=grad_h[i:j])
+                    else:
+                        h_acc[i:j] += g_in @ wb
+                if need_w:
+                    if not low:
+                        acc.addmm_(g_in.t(), hidden[i:j])
+                    elif g.device.type == "cpu":  # float32 G times float32 rows of hidden
+                        acc.addmm_(g.t(), hidden[i:j].to(cdt))
+                    else:  # keep the product in the input dtype (tensor cores), sum in float32
+                        acc += g_in.t() @ hidden[i:j]
+            if need_w and low:
+                grad_w[b0:b1] = acc
+        if h_acc is not None:
+            grad_h.copy_(h_acc)
         return grad_h, grad_w, None, None, None, None, None
 
 
@@ -379,8 +405,10 @@ def ls_linear_cross_entropy(
     each chunk of logits and forms ``G = (softmax - y_LS) * scale`` for it, then
     ``dL/dhidden[chunk] = G @ weight`` and ``dL/dweight += G.T @ hidden[chunk]``.
     Beyond its inputs and gradients the function keeps a few numbers per row
-    and two ``chunk_size x V`` buffers (plus a ``V x D`` float32 accumulator for
-    float16/bfloat16 weights).
+    and ``chunk_size x V`` buffers (one in float32/float64; for float16/bfloat16 a
+    chunk in the input dtype and a float32 work copy, plus float32 accumulators:
+    ``N x D`` for ``dL/dhidden`` and a block of rows of ``dL/dweight`` no larger
+    than a chunk of logits; see the backward pass).
 
     Args:
         hidden: ``(N, D)`` (or ``(..., D)``) float tensor, e.g. the last hidden

@@ -189,6 +189,18 @@ def test_memory_scales_with_chunk_not_with_n_times_v():
     assert naive_big - naive_small >= 768 * v * f32
 
 
+def test_low_precision_needs_no_v_by_d_float32_accumulator():
+    """bfloat16: dL/dW is summed in float32 one block of vocabulary rows at a time."""
+    n, d, v, chunk = 64, 64, 4000, 8
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(n, d, generator=g).bfloat16().requires_grad_()
+    w = torch.randn(v, d, generator=g).bfloat16().requires_grad_()
+    t = torch.randint(0, v, (n,), generator=g)
+    peak = peak_memory_bytes(lambda: ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=chunk).backward())
+    grads = 2 * (n * d + v * d)
+    assert grads <= peak < grads + (v * d * 4) // 2
+
+
 # ---------- bad input ---------------------------------------------------------
 
 

@@ -241,6 +241,7 @@ def test_second_derivatives_through_fast_path():
     torch.testing.assert_close(hess, torch.diag(p) - torch.outer(p, p))
 
 
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:DeprecationWarning")  # raised inside torch.func
 def test_torch_func_transforms_use_the_formula():
     g = torch.Generator().manual_seed(4)
     z = torch.randn(5, 6, generator=g, dtype=torch.float64)
