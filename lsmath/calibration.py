@@ -137,12 +137,12 @@ def _check_temperature(temperature: object) -> float:
 class CalibrationBins(NamedTuple):
     """Equal-width confidence bins of a reliability diagram.
 
-    Attributes:
-        edges: ``(n_bins + 1,)`` bin edges ``0, 1/M, ..., 1``; bin ``m`` is ``(edges[m], edges[m+1]]``
-            (the first bin also holds confidence 0).
-        counts: ``(n_bins,)`` number of samples per bin.
-        confidence: ``(n_bins,)`` mean confidence per bin (NaN for an empty bin).
-        accuracy: ``(n_bins,)`` fraction of correct predictions per bin (NaN for an empty bin).
+    Fields: ``edges``, shape ``(n_bins + 1,)``, the bin edges ``0, 1/M, ..., 1``
+    (bin ``m`` is ``(edges[m], edges[m+1]]``; the first bin also holds
+    confidence 0); ``counts``, shape ``(n_bins,)``, the number of samples per
+    bin; ``confidence`` and ``accuracy``, shape ``(n_bins,)``, the mean
+    confidence and the fraction of correct predictions per bin (NaN for an
+    empty bin).
     """
 
     edges: np.ndarray
