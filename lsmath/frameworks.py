@@ -6,7 +6,7 @@ which of the book's two conventions its formula follows, over how many classes
 the smoothing mass is spread, what happens to padded positions, and how the
 loss is normalised; and it re-implements each formula from its published source
 (cited in :data:`FRAMEWORKS`) with the book's smoothed targets (the values of
-:func:`lsmath.smoothed_target_values`, i.e. :func:`lsmath.smooth_targets`), so the
+:func:`~lsmath.targets.smoothed_target_values`, i.e. :func:`~lsmath.targets.smooth_targets`), so the
 book can compare them numerically without installing the libraries.
 
 Only PyTorch is run here; the other entries are reference re-implementations of
@@ -75,6 +75,7 @@ class FrameworkRule:
     value: str
 
 
+#: Each framework's label-smoothing rule (convention, padding, normalisation, source file), by name.
 FRAMEWORKS: dict[str, FrameworkRule] = {
     rule.key: rule
     for rule in [
@@ -274,7 +275,7 @@ def framework_targets(
 ) -> torch.Tensor:
     """The full smoothed target rows a framework trains against, shape ``(*target.shape, K)``.
 
-    Built with :func:`lsmath.smooth_targets` in the framework's convention.
+    Built with :func:`~lsmath.targets.smooth_targets` in the framework's convention.
     Positions whose target equals ``pad_index`` get an all-zero row (they do not
     enter the loss). For OpenNMT-py, ``pad_index`` is required: it names the
     padding column, which gets 0 in every row, while the ``V - 1`` other

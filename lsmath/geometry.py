@@ -208,8 +208,8 @@ def max_margin_direction_2d(x, y):
         and so the rate ``||w_t|| ~ (1 / gamma) log t`` of Soudry et al. (2018).
 
     Raises:
-        ValueError: if ``x`` is not ``(n, 2)`` or the data are not separable
-        by a line through the origin.
+        ValueError: if ``x`` is not ``(n, 2)`` or the data are not
+            separable by a line through the origin.
     """
     a_pts = _signed_points(x, y)
     if a_pts.shape[1] != 2:
