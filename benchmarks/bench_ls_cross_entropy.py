@@ -95,7 +95,15 @@ def main():
                                       "alpha": args.alpha, "threads": args.threads}, args.threads)
             for m in ("torch", "lsmath")
         }
-        row = {"n": args.n, "k": k, "dtype": args.dtype, "times": times, "memory": mem,
+        # accuracy of the per-row losses against float64 on the same (rounded) logits
+        ref = F.cross_entropy(z.double(), t, label_smoothing=args.alpha, reduction="none")
+        err = {
+            "torch": ((F.cross_entropy(z.detach(), t, label_smoothing=args.alpha, reduction="none").double() - ref).abs()
+                      / ref.abs()).max().item(),
+            "lsmath": ((lsmath.ls_cross_entropy(z.detach(), t, args.alpha, reduction="none").double() - ref).abs()
+                       / ref.abs()).max().item(),
+        }
+        row = {"n": args.n, "k": k, "dtype": args.dtype, "times": times, "memory": mem, "max_rel_err": err,
                "time_ratio": C.paired_ratio(times, "lsmath", "torch"),
                "alloc_ratio": mem["lsmath"]["alloc"] / mem["torch"]["alloc"]}
         if mem["torch"]["rss"]:
@@ -118,6 +126,11 @@ def main():
               f"| {rq[0]:.2f} [{rq[1]:.2f}, {rq[2]:.2f}] "
               f"| {C.fmt_mib(mt['alloc'])} / {C.fmt_mib(ml['alloc'])} | {r['alloc_ratio']:.2f} "
               f"| {C.fmt_mib(mt['rss'])} / {C.fmt_mib(ml['rss'])} | {r.get('rss_ratio', float('nan')):.2f} |")
+    print()
+    print("| K | max relative error of the per-row losses vs float64: torch | lsmath |")
+    print("|---|---|---|")
+    for r in results:
+        print(f"| {r['k']} | {r['max_rel_err']['torch']:.1e} | {r['max_rel_err']['lsmath']:.1e} |")
     print(f"\n({C.load_note()})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -233,13 +233,22 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         tmp = None if direct else torch.empty((rows, k), dtype=cdt, device=logits.device)
         for i in range(0, n, rows):
             j = min(n, i + rows)
-            out = grad[i:j] if direct else tmp[: j - i]
-            g = _row_grad_(
-                logits[i:j], None if m is None else m[i:j], coef[i:j], None if bvec is None else bvec[i:j],
-                w, safe_t[i:j], dvec[i:j], out,
-            )
-            if not direct:
+            if direct:
+                _row_grad_(
+                    logits[i:j], None if m is None else m[i:j], coef[i:j], None if bvec is None else bvec[i:j],
+                    w, safe_t[i:j], dvec[i:j], grad[i:j],
+                )
+                continue
+            # low precision: float32 chunk; the uniform part is subtracted while
+            # rounding into the output, saving one pass over the chunk
+            g = _row_grad_(logits[i:j], None if m is None else m[i:j], coef[i:j], None, w, safe_t[i:j],
+                           dvec[i:j], tmp[: j - i])
+            if bvec is None:
                 grad[i:j].copy_(g)
+            elif w is None:
+                torch.sub(g, bvec[i:j].unsqueeze(1), out=grad[i:j])
+            else:
+                torch.addr(g, bvec[i:j], w, alpha=-1.0, out=grad[i:j])
         return grad, None, None, None, None, None
 
 
