@@ -59,3 +59,27 @@ def check_smoothing_array(value: object, name: str) -> np.ndarray:
     if np.isnan(arr).any() or (arr < 0).any() or (arr > 1).any():
         raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {value!r}")
     return arr
+
+
+def as_logit_matrix(logits: object, name: str = "logits", *, tensor_only: bool = False):
+    """Check ``(K,)`` or ``(N, K)`` finite floating logits with ``K >= 2``.
+
+    Accepts a torch tensor, or (unless ``tensor_only``) anything
+    ``torch.as_tensor`` takes, such as a NumPy array. Returns the tensor and
+    whether the input was a NumPy array (so callers can answer in kind).
+    """
+    import torch
+
+    was_numpy = isinstance(logits, np.ndarray)
+    if tensor_only and not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
+    z = torch.as_tensor(logits)
+    if not z.dtype.is_floating_point:
+        raise TypeError(f"{name} must have a floating dtype, got {z.dtype}")
+    if z.dim() not in (1, 2):
+        raise ValueError(f"{name} must have shape (K,) or (N, K), got {tuple(z.shape)}")
+    if z.shape[-1] < 2:
+        raise ValueError(f"{name} must have at least K = 2 classes on its last axis, got {z.shape[-1]}")
+    if not bool(torch.isfinite(z.detach()).all()):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return z, was_numpy

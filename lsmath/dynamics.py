@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import check_num_classes
+from ._validation import as_logit_matrix, check_num_classes
 from .losses import ls_gradient
 from .targets import smoothed_target_values, uniform_alpha
 
@@ -39,20 +39,6 @@ __all__ = [
     "gradient_component_bounds",
     "stationary_logits",
 ]
-
-
-def _as_logits(logits, name: str = "logits") -> tuple[torch.Tensor, bool]:
-    as_numpy = isinstance(logits, np.ndarray)
-    z = torch.as_tensor(logits)
-    if not z.dtype.is_floating_point:
-        raise TypeError(f"{name} must have a floating dtype, got {z.dtype}")
-    if z.dim() not in (1, 2):
-        raise ValueError(f"{name} must have shape (K,) or (N, K), got {tuple(z.shape)}")
-    if z.shape[-1] < 2:
-        raise ValueError(f"{name} must have K >= 2 classes on the last axis, got {z.shape[-1]}")
-    if not torch.isfinite(z).all():
-        raise ValueError(f"{name} must be finite (no inf or NaN)")
-    return z, as_numpy
 
 
 def softmax_hessian(logits):
@@ -75,7 +61,7 @@ def softmax_hessian(logits):
         tensor([[ 0.2500, -0.2500],
                 [-0.2500,  0.2500]])
     """
-    z, as_numpy = _as_logits(logits)
+    z, as_numpy = as_logit_matrix(logits)
     p = torch.softmax(z, dim=-1)
     hess = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
     return hess.numpy() if as_numpy else hess
@@ -94,7 +80,7 @@ def cross_entropy_gradient(logits, target_probs):
         >>> cross_entropy_gradient(torch.zeros(2), torch.tensor([1.0, 1.0]))
         tensor([0., 0.])
     """
-    z, as_numpy = _as_logits(logits)
+    z, as_numpy = as_logit_matrix(logits)
     y = torch.as_tensor(target_probs)
     if not y.dtype.is_floating_point:
         raise TypeError(f"target_probs must have a floating dtype, got {y.dtype}")

@@ -14,10 +14,15 @@ the mean by the summed target weights.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ._validation import check_convention, check_num_classes, check_reduction, check_smoothing_scalar
+from ._validation import (
+    as_logit_matrix,
+    check_convention,
+    check_num_classes,
+    check_reduction,
+    check_smoothing_scalar,
+)
 from .targets import smoothed_target_values, uniform_alpha
 from .chunked import _fast_path_available, _ls_cross_entropy_rows
 
@@ -204,15 +209,10 @@ def ls_gradient(logits, target, alpha: float, convention: str = "uniform"):
         >>> ls_gradient(torch.zeros(1, 2), torch.tensor([0]), 0.2)
         tensor([[-0.4000,  0.4000]])
     """
-    as_numpy = isinstance(logits, np.ndarray)
-    z = torch.as_tensor(logits)
-    if not z.dtype.is_floating_point:
-        raise TypeError(f"logits must have a floating dtype, got {z.dtype}")
-    if z.dim() not in (1, 2):
-        raise ValueError(f"logits must have shape (K,) or (N, K), got {tuple(z.shape)}")
+    z, as_numpy = as_logit_matrix(logits)
     unbatched = z.dim() == 1
     z = z.reshape(-1, z.shape[-1])
-    k = check_num_classes(z.shape[1])
+    k = z.shape[1]
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
     t = torch.as_tensor(target)

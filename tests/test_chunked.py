@@ -15,13 +15,7 @@ from lsmath.chunked import _default_chunk_size, peak_memory_bytes
 REDUCTIONS = ["none", "sum", "mean"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: one thread avoids waiting on a busy shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
 
 def _problem(n=23, d=8, v=97, *, seed=0, ignore_frac=0.25, ignore_index=-100, scale=1.0):

@@ -24,12 +24,7 @@ TOL = {torch.float64: 1e-10, torch.float32: 2e-5, torch.bfloat16: 1.2e-2, torch.
 DTYPES = list(TOL)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
 
 def _formula_path():

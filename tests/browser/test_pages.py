@@ -81,7 +81,7 @@ def test_chapter_has_figure_and_colab_button(page):
     if name == "index":
         pytest.skip("the preface has no figure or notebook")
     assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', dom), f"{name}: no figure"
-    colab = f"colab.research.google.com/github/"
+    colab = "colab.research.google.com/github/"
     assert colab in dom and f"/chapters/{name}.ipynb" in dom, f"{name}: no Colab launch link"
 
 
