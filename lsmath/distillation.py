@@ -20,7 +20,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from ._validation import check_reduction
+from ._validation import as_logit_matrix, check_reduction
 from .losses import ls_cross_entropy
 
 __all__ = ["distillation_loss", "distillation_gradient", "StackedMLP", "train_stacked"]
@@ -40,17 +40,8 @@ def _check_temperature(temperature: object) -> float:
 
 
 def _check_pair(student_logits: object, teacher_logits: object) -> tuple[torch.Tensor, torch.Tensor]:
-    for name, z in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-        if not isinstance(z, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
-        if not z.dtype.is_floating_point:
-            raise TypeError(f"{name} must have a floating dtype, got {z.dtype}")
-        if z.dim() not in (1, 2):
-            raise ValueError(f"{name} must have shape (K,) or (N, K), got {tuple(z.shape)}")
-        if z.shape[-1] < 2:
-            raise ValueError(f"{name} must have at least K = 2 classes on its last axis, got {z.shape[-1]}")
-        if not bool(torch.isfinite(z.detach()).all()):
-            raise ValueError(f"{name} must be finite (no NaN or inf)")
+    as_logit_matrix(student_logits, "student_logits", tensor_only=True)
+    as_logit_matrix(teacher_logits, "teacher_logits", tensor_only=True)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
             "student_logits and teacher_logits must have the same shape, got "
