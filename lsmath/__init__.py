@@ -1,8 +1,13 @@
 """lsmath: the label-smoothing mathematics of *Label Smoothing, Derived and Tested*.
 
-Small, tested functions for the smoothed targets in both conventions, the
-label-smoothed cross-entropy (equal to PyTorch's), its gradient, and the closed
-forms the book derives.
+Small, tested functions: smoothed targets in both conventions (``targets``),
+the label-smoothed cross-entropy equal to PyTorch's and its gradient
+(``losses``), a memory-lean large-vocabulary version (``chunked``), the closed
+forms the book derives (``closed_forms``), and the helpers of each chapter:
+``dynamics`` (2), ``geometry`` (3), ``calibration`` (4), ``stability`` (5),
+``distillation`` (6), ``frameworks`` (7). ``lsmath.symbolic`` holds the SymPy
+definitions; ``lsmath.data`` and ``lsmath.training`` the datasets and tiny
+training loops of the experiments.
 
 Example:
     >>> import torch, lsmath
@@ -11,28 +16,21 @@ Example:
     tensor(True)
 """
 
-from .calibration import (
-    brier_score,
-    calibration_bins,
-    calibration_metrics,
-    expected_calibration_error,
-    fit_temperature,
-    negative_log_likelihood,
-    reliability_diagram,
-    temperature_nll,
+from .targets import (
+    alpha_from_eps,
+    eps_from_alpha,
+    smooth_targets,
+    smoothed_target_values,
+)
+from .losses import (
+    ls_cross_entropy,
+    ls_gradient,
+)
+from .closed_forms import (
+    lipschitz_constant,
+    optimal_logit_gap,
 )
 from .chunked import ls_linear_cross_entropy
-from .closed_forms import lipschitz_constant, optimal_logit_gap
-from .geometry import (
-    cluster_tightness,
-    logistic_gd,
-    margin_spread,
-    max_margin_direction_2d,
-    template_plane_projection,
-    wrong_class_gaps,
-)
-from .frameworks import sequence_ls_loss, target_masses
-from .distillation import distillation_gradient, distillation_loss
 from .dynamics import (
     cross_entropy_gradient,
     gradient_component_bounds,
@@ -43,7 +41,24 @@ from .dynamics import (
     stationary_logits,
     uniform_prediction_factor,
 )
-from .losses import ls_cross_entropy, ls_gradient
+from .geometry import (
+    cluster_tightness,
+    logistic_gd,
+    margin_spread,
+    max_margin_direction_2d,
+    template_plane_projection,
+    wrong_class_gaps,
+)
+from .calibration import (
+    brier_score,
+    calibration_bins,
+    calibration_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_diagram,
+    temperature_nll,
+)
 from .stability import (
     constant_predictor,
     fit_softmax_regression,
@@ -53,51 +68,58 @@ from .stability import (
     tabular_predictor,
     uniform_stability_bound,
 )
-from .targets import alpha_from_eps, eps_from_alpha, smooth_targets, smoothed_target_values
+from .distillation import (
+    distillation_gradient,
+    distillation_loss,
+)
+from .frameworks import (
+    sequence_ls_loss,
+    target_masses,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "distillation_gradient",
-    "distillation_loss",
+    "alpha_from_eps",
     "brier_score",
     "calibration_bins",
     "calibration_metrics",
-    "expected_calibration_error",
-    "fit_temperature",
-    "negative_log_likelihood",
-    "reliability_diagram",
-    "temperature_nll",
-    "alpha_from_eps",
+    "cluster_tightness",
+    "constant_predictor",
+    "cross_entropy_gradient",
+    "distillation_gradient",
+    "distillation_loss",
     "eps_from_alpha",
+    "expected_calibration_error",
+    "fit_softmax_regression",
+    "fit_temperature",
+    "flip_label",
+    "gradient_component_bounds",
+    "label_flip_weight_bound",
     "lipschitz_constant",
+    "logistic_gd",
+    "logit_gradient_norms",
     "ls_cross_entropy",
-    "ls_linear_cross_entropy",
     "ls_gradient",
+    "ls_linear_cross_entropy",
+    "margin_spread",
+    "max_margin_direction_2d",
+    "negative_log_likelihood",
+    "one_hot_prediction_gradient",
     "optimal_logit_gap",
+    "reliability_diagram",
+    "restoring_force_norm",
     "sequence_ls_loss",
     "smooth_targets",
     "smoothed_target_values",
-    "target_masses",
-    "cluster_tightness",
-    "logistic_gd",
-    "margin_spread",
-    "max_margin_direction_2d",
-    "template_plane_projection",
-    "wrong_class_gaps",
-    "cross_entropy_gradient",
-    "gradient_component_bounds",
-    "logit_gradient_norms",
-    "one_hot_prediction_gradient",
-    "restoring_force_norm",
     "softmax_hessian",
     "stationary_logits",
-    "uniform_prediction_factor",
-    "constant_predictor",
-    "fit_softmax_regression",
-    "flip_label",
-    "label_flip_weight_bound",
     "symmetric_label_noise",
     "tabular_predictor",
+    "target_masses",
+    "temperature_nll",
+    "template_plane_projection",
+    "uniform_prediction_factor",
     "uniform_stability_bound",
+    "wrong_class_gaps",
 ]
