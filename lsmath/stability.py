@@ -165,6 +165,11 @@ def tabular_predictor(
     at input ``x`` moves only row ``x``, by ``(1 - alpha) / n_x`` in two
     entries.  Rows of inputs never seen are left uniform (the loss does not
     depend on them).  Float64, shape ``(num_inputs, K)``.
+
+    Example:
+        >>> tabular_predictor(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]), 2, 2, 0.2)
+        tensor([[0.5000, 0.5000],
+                [0.1000, 0.9000]], dtype=torch.float64)
     """
     k = check_num_classes(num_classes)
     check_convention(convention)

@@ -75,3 +75,23 @@ def test_stored_outputs_are_clean(nb_path):
     n_ex = len(re.findall(r"^`{3,}\{exercise\}", source, re.M))
     n_sol = len(re.findall(r"^`{3,}\{solution\}", source, re.M))
     assert n_ex >= 4 and n_sol >= n_ex, f"{n_ex} exercises, {n_sol} solutions"
+
+
+@pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
+def test_solutions_are_collapsed(nb_path):
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    options = re.findall(r"^`{3,}\{solution\}[^\n]*\n((?::[^\n]*\n)*)", source, re.M)
+    assert options and all(":class: dropdown" in o for o in options)
+
+
+def test_every_public_name_has_a_docstring_with_an_example():
+    import inspect
+
+    import lsmath
+
+    missing = [n for n in lsmath.__all__ if ">>>" not in (inspect.getdoc(getattr(lsmath, n)) or "")]
+    assert not missing, f"no example in the docstring of {missing}"
+    api = (ROOT / "chapters" / "api.md").read_text(encoding="utf-8")
+    modules = {getattr(lsmath, n).__module__ for n in lsmath.__all__}
+    assert all(f"automodule:: {m}" in api for m in modules), "a module is missing from the API page"
