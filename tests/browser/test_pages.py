@@ -97,3 +97,18 @@ def test_screenshot(tmp_path):
             check=True,
         )
     assert out.stat().st_size > 20_000
+
+
+def test_no_raw_markup_left(page):
+    """MyST roles and directive options that failed to parse show up as text.
+
+    Checked on the HTML as built: in the rendered DOM, MathJax may swallow such
+    leftovers into a (garbled) equation."""
+    name, _ = page
+    built = (HTML_DIR / "chapters" / f"{name}.html").read_text(encoding="utf-8")
+    built = re.sub(r"<pre\b.*?</pre>", " ", built, flags=re.S | re.I)
+    built = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', " ", built, flags=re.S)
+    text = visible_text(built)
+    markers = ("{eq}`", "{cite}`", "{ref}`", "{doc}`", ":class: dropdown", ":label:", "$")
+    leftovers = [m for m in markers if m in text]
+    assert not leftovers, f"{name}: unparsed markup in the built page: {leftovers}"
