@@ -7,15 +7,75 @@ comes from these functions, written once.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from .losses import ls_cross_entropy
 
-__all__ = ["make_mlp", "train_classifier", "TrainHistory", "predict_logits", "accuracy", "weight_norm"]
+__all__ = [
+    "make_mlp",
+    "train_classifier",
+    "TrainHistory",
+    "predict_logits",
+    "accuracy",
+    "weight_norm",
+    "experiment_threads",
+    "torch_threads",
+]
+
+#: Environment variable that sets the thread count of the chapters' experiments.
+THREADS_ENV = "LSMATH_NUM_THREADS"
+
+
+def experiment_threads() -> int:
+    """Thread count for the chapters' small training runs (default 1).
+
+    Matrices this small run fastest on one thread. The variable
+    ``LSMATH_NUM_THREADS`` overrides it: the test suite runs every chapter
+    with another thread count than the one that stored its outputs, because a
+    different reduction order changes every trained model (a different
+    *numeric path*), and a chapter's conclusions must survive that.
+
+    Example:
+        >>> experiment_threads() >= 1
+        True
+    """
+    raw = os.environ.get(THREADS_ENV, "1")
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}") from None
+    if threads < 1:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
+    return threads
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None = None) -> Iterator[int]:
+    """Run a block with ``torch.set_num_threads(threads)``, then restore.
+
+    ``threads=None`` uses :func:`experiment_threads`. Yields the count in force.
+
+    Example:
+        >>> with torch_threads(1) as n:
+        ...     torch.get_num_threads() == n == 1
+        True
+    """
+    if threads is None:
+        threads = experiment_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def make_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
