@@ -43,8 +43,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
 
     mimebundle, metadata = format_display_data(value)
     mime_prefix = "" if display else "application/papermill.record/"
+    metadata = dict(metadata, scrapbook={"name": name, "mime_prefix": mime_prefix})
     ipy_display(
-        {mime_prefix + k: v for k, v in mimebundle.items()},
-        raw=True,
-        metadata={"scrapbook": {"name": name, "mime_prefix": mime_prefix}},
+        {mime_prefix + k: v for k, v in mimebundle.items()}, raw=True, metadata=metadata
     )
