@@ -20,7 +20,7 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 
 # The venv installs the locked environment (requirements.lock: every package
 # pinned, compiled from requirements.txt; refresh on purpose with `make lock`).
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.lock
 	touch $@
