@@ -15,15 +15,30 @@ learning signal (chapter 6 derives this).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from ._validation import as_logit_matrix, check_reduction
+from ._validation import as_logit_matrix, check_num_classes, check_reduction
 from .losses import ls_cross_entropy
 
-__all__ = ["distillation_loss", "distillation_gradient", "StackedMLP", "train_stacked"]
+__all__ = [
+    "distillation_loss",
+    "distillation_gradient",
+    "StackedMLP",
+    "train_stacked",
+    "WrongClassProfiles",
+    "ClassResiduals",
+    "ErasureStatistics",
+    "wrong_class_profiles",
+    "class_residuals",
+    "erasure_statistics",
+    "residual_correlation",
+    "logit_scale",
+]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -318,3 +333,218 @@ def train_stacked(model: StackedMLP, x: torch.Tensor, loss_fn, *, epochs: int, b
             total += float(losses.detach().mean()) * idx.shape[1]
         history.append(total / n)
     return history
+
+
+# ---------------------------------------------------------------------------
+# What a teacher's outputs say about the wrong classes (chapter 6, "erasure").
+# ---------------------------------------------------------------------------
+
+
+class WrongClassProfiles(NamedTuple):
+    """Centred wrong-class logits ``profiles`` ``(N, K-1)``; gaps ``(N,)``."""
+
+    profiles: torch.Tensor
+    gaps: torch.Tensor
+
+
+class ClassResiduals(NamedTuple):
+    """Input-level ``residuals`` ``(N, K-1)``; ``class_means`` ``(C, K-1)``."""
+
+    residuals: torch.Tensor
+    class_means: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ErasureStatistics:
+    """Chapter 6's four numbers for one teacher (see :func:`erasure_statistics`)."""
+
+    nontarget_variance: float
+    class_level: float
+    input_level: float
+    residuals: torch.Tensor
+
+
+def _check_labels_for(
+    labels: object, n: int, num_classes: int, name: str = "labels"
+) -> torch.Tensor:
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype.is_floating_point
+        or labels.dtype == torch.bool
+    ):
+        raise TypeError(f"{name} must be an integer torch.Tensor of class indices")
+    if labels.shape != (n,):
+        raise ValueError(
+            f"{name} must have shape ({n},) to match the rows, "
+            f"got {tuple(labels.shape)}"
+        )
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"{name} must lie in [0, {num_classes})")
+    return labels
+
+
+def wrong_class_profiles(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> WrongClassProfiles:
+    """Wrong-class profile and gap of each example (chapter 6, eq. ``ch6-profile``).
+
+    For logits ``z`` (a teacher's) and label ``t``, with ``m = mean_{j != t} z_j``::
+
+        d_k = z_k - m   (k != t, in increasing order of k),    g = z_t - m.
+
+    ``softmax(z / T)`` restricted to the wrong classes is ``softmax(d / T)``
+    times ``1 - q_t``, so ``(d, g)`` is all the softened teacher says about the
+    wrong classes (Mueller, Kornblith & Hinton 2019 study this information).
+
+    Shapes:
+        logits ``(N, K)`` floating, ``K >= 2``; labels ``(N,)`` integer.
+        Returns profiles ``(N, K-1)`` (each row sums to 0) and gaps ``(N,)``.
+
+    Example:
+        >>> z, t = torch.tensor([[3.0, 1.0, -1.0]]), torch.tensor([0])
+        >>> out = wrong_class_profiles(z, t)
+        >>> out.profiles, out.gaps
+        (tensor([[ 1., -1.]]), tensor([3.]))
+    """
+    z, _ = as_logit_matrix(logits, "logits", tensor_only=True)
+    if z.dim() != 2:
+        raise ValueError(f"logits must have shape (N, K), got {tuple(z.shape)}")
+    n, k = z.shape
+    y = _check_labels_for(labels, n, k)
+    wrong = torch.ones(n, k, dtype=torch.bool)
+    wrong[torch.arange(n), y] = False
+    w = z[wrong].view(n, k - 1)
+    centre = w.mean(1)
+    return WrongClassProfiles(w - centre[:, None], z[torch.arange(n), y] - centre)
+
+
+def class_residuals(
+    profiles: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> ClassResiduals:
+    """Split profiles into class means and input-level residuals.
+
+    ``bar d_c = mean_{x: y(x) = c} d(x)`` (class-level knowledge: which wrong
+    classes class ``c`` resembles) and ``r(x) = d(x) - bar d_{y(x)}``.
+
+    Shapes:
+        profiles ``(N, J)``, labels ``(N,)`` in ``[0, num_classes)``, every
+        class present. Returns residuals ``(N, J)`` and class_means ``(C, J)``.
+
+    Example:
+        >>> d = torch.tensor([[1.0, -1.0], [3.0, -3.0], [0.0, 0.0]])
+        >>> class_residuals(d, torch.tensor([0, 0, 1]), 2).residuals
+        tensor([[-1.,  1.],
+                [ 1., -1.],
+                [ 0.,  0.]])
+    """
+    if not isinstance(profiles, torch.Tensor) or profiles.dim() != 2:
+        raise ValueError("profiles must be a torch.Tensor of shape (N, J)")
+    c = check_num_classes(num_classes, minimum=1)
+    y = _check_labels_for(labels, profiles.shape[0], c)
+    counts = torch.bincount(y, minlength=c)
+    if bool((counts == 0).any()):
+        missing = torch.nonzero(counts == 0).flatten().tolist()
+        raise ValueError(
+            f"labels must contain every class in [0, {c}); missing {missing}"
+        )
+    sums = torch.zeros(c, profiles.shape[1], dtype=profiles.dtype).index_add_(
+        0, y, profiles
+    )
+    means = sums / counts[:, None].to(profiles.dtype)
+    return ClassResiduals(profiles - means[y], means)
+
+
+def erasure_statistics(
+    logits: torch.Tensor, labels: torch.Tensor, *, temperature: float = 4.0
+) -> ErasureStatistics:
+    """How much a teacher's outputs vary over the wrong classes, in three numbers.
+
+    With profiles ``d``, gaps ``g`` (:func:`wrong_class_profiles`), class means
+    ``bar d_c`` and residuals ``r`` (:func:`class_residuals`), ``bar g`` the
+    mean gap and ``q = softmax(z / T)``:
+
+    * ``nontarget_variance``: ``mean_c sum_{k != c} Var_{x in c} q_k(x)``, the
+      within-class variance of the non-target probabilities at temperature T;
+    * ``class_level`` ``B = mean_c ||bar d_c||^2 / bar g^2``;
+    * ``input_level`` ``W = mean_c mean_{x in c} ||r(x)||^2 / bar g^2``.
+
+    ``B`` and ``W`` are unchanged when the logits are multiplied by a constant;
+    the variance is not. Classes are ``0 .. K-1``; every class must occur at
+    least twice (sample variance, ``ddof = 1``).
+
+    Shapes: logits ``(N, K)``, labels ``(N,)``; ``residuals`` is ``(N, K-1)``.
+
+    Example:
+        >>> z = torch.tensor([[2.0, 1.0, 0.0], [2.0, 0.0, 1.0],
+        ...                   [0.0, 2.0, 1.0], [1.0, 2.0, 0.0],
+        ...                   [0.0, 1.0, 2.0], [1.0, 0.0, 2.0]])
+        >>> s = erasure_statistics(z, torch.tensor([0, 0, 1, 1, 2, 2]), temperature=1.0)
+        >>> round(s.class_level, 4), round(s.input_level, 4)
+        (0.0, 0.2222)
+    """
+    T = _check_temperature(temperature)
+    prof = wrong_class_profiles(logits, labels)
+    k = logits.shape[1]
+    split = class_residuals(prof.profiles, labels, k)
+    counts = torch.bincount(labels, minlength=k)
+    if bool((counts < 2).any()):
+        raise ValueError(
+            "labels must contain every class at least twice (a variance per class)"
+        )
+    probs = torch.softmax(logits / T, dim=1)
+    wrong = torch.ones_like(probs, dtype=torch.bool)
+    wrong[torch.arange(len(labels)), labels] = False
+    nontarget = probs[wrong].view(len(labels), k - 1)
+    variance = torch.stack(
+        [nontarget[labels == c].var(0).sum() for c in range(k)]
+    ).mean()
+    g2 = prof.gaps.mean() ** 2
+    class_level = split.class_means.pow(2).sum(1).mean() / g2
+    sq = split.residuals.pow(2).sum(1)
+    input_level = torch.stack([sq[labels == c].mean() for c in range(k)]).mean() / g2
+    return ErasureStatistics(
+        float(variance), float(class_level), float(input_level), split.residuals
+    )
+
+
+def residual_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Uncentred correlation ``<a, b> / (|a| |b|)`` of two teachers' residuals.
+
+    Residuals of each class already have mean zero, so this is the Pearson
+    correlation of the pooled coordinates up to that centring. Used as the
+    *reproducibility* of input-level structure across seeds (chapter 6).
+
+    Example:
+        >>> a = torch.tensor([[1.0, -1.0], [0.5, -0.5]])
+        >>> round(residual_correlation(a, 2 * a), 6)
+        1.0
+    """
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        raise TypeError("a and b must be torch tensors")
+    if a.shape != b.shape:
+        raise ValueError(
+            "a and b must have the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    na, nb = a.norm(), b.norm()
+    if float(na) == 0 or float(nb) == 0:
+        raise ValueError("a and b must be nonzero")
+    return float((a * b).sum() / (na * nb))
+
+
+def logit_scale(logits: torch.Tensor) -> float:
+    """Root-mean-square of the centred logits, ``sqrt(mean_nk (z_nk - zbar_n)^2)``.
+
+    Multiplying the logits by ``c > 0`` multiplies it by ``c``; adding a
+    constant per row leaves it unchanged. Chapter 6 matches the temperatures of
+    two teachers by the ratio of their scales.
+
+    Shapes: logits ``(N, K)`` or ``(K,)``.
+
+    Example:
+        >>> logit_scale(torch.tensor([[1.0, -1.0], [3.0, 1.0]]))
+        1.0
+    """
+    z, _ = as_logit_matrix(logits, "logits", tensor_only=True)
+    centred = z - z.mean(-1, keepdim=True)
+    return float(centred.pow(2).mean().sqrt())

@@ -303,3 +303,114 @@ def test_train_stacked_equals_training_members_alone():
         alone = StackedMLP([5, 8, 3], seeds=[seed])
         train_stacked(alone, x, loss_fn([temps[m]]), epochs=3, batch_size=16, seeds=[data_seed])
         assert torch.allclose(alone(x)[0], both(x)[m], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Erasure statistics (chapter 6) against loops written from the definitions.
+# ---------------------------------------------------------------------------
+
+
+def _erasure_data(n_per_class=7, k=4, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(k).repeat(n_per_class)
+    z = 2.0 * torch.randn(len(y), k, generator=g, dtype=torch.float64)
+    return z, y
+
+
+def _np_profiles(z, y):
+    d, g = [], []
+    for row, t in zip(z, y):
+        wrong = [row[j] for j in range(len(row)) if j != t]
+        m = sum(wrong) / len(wrong)
+        d.append([w - m for w in wrong])
+        g.append(row[t] - m)
+    return np.array(d), np.array(g)
+
+
+def test_wrong_class_profiles_against_loop():
+    z, y = _erasure_data()
+    out = lsmath.distillation.wrong_class_profiles(z, y)
+    d, g = _np_profiles(z.numpy(), y.numpy())
+    np.testing.assert_allclose(out.profiles.numpy(), d, atol=1e-12)
+    np.testing.assert_allclose(out.gaps.numpy(), g, atol=1e-12)
+    np.testing.assert_allclose(out.profiles.sum(1).numpy(), 0.0, atol=1e-12)
+    # Invariant to adding a constant per row.
+    shifted = lsmath.distillation.wrong_class_profiles(z + 5.0, y)
+    assert torch.allclose(shifted.profiles, out.profiles, atol=1e-12)
+
+
+def test_class_residuals_against_loop():
+    z, y = _erasure_data()
+    d, _ = _np_profiles(z.numpy(), y.numpy())
+    out = lsmath.distillation.class_residuals(torch.from_numpy(d), y, 4)
+    for c in range(4):
+        mean_c = d[y.numpy() == c].mean(axis=0)
+        np.testing.assert_allclose(out.class_means[c].numpy(), mean_c, atol=1e-12)
+        np.testing.assert_allclose(
+            out.residuals[y == c].numpy(), d[y.numpy() == c] - mean_c, atol=1e-12
+        )
+
+
+def test_erasure_statistics_against_loop():
+    z, y = _erasure_data()
+    T = 3.0
+    s = lsmath.distillation.erasure_statistics(z, y, temperature=T)
+    zn, yn = z.numpy(), y.numpy()
+    d, g = _np_profiles(zn, yn)
+    q = _np_softmax(zn / T)
+    var, b, w = [], [], []
+    for c in range(4):
+        rows = yn == c
+        nontarget = np.delete(q[rows], c, axis=1)
+        var.append(nontarget.var(axis=0, ddof=1).sum())
+        mean_c = d[rows].mean(axis=0)
+        b.append((mean_c**2).sum())
+        w.append(((d[rows] - mean_c) ** 2).sum(axis=1).mean())
+    g2 = g.mean() ** 2
+    assert math.isclose(s.nontarget_variance, np.mean(var), rel_tol=1e-10)
+    assert math.isclose(s.class_level, np.mean(b) / g2, rel_tol=1e-10)
+    assert math.isclose(s.input_level, np.mean(w) / g2, rel_tol=1e-10)
+    # B and W do not change when the logits are rescaled; the variance does.
+    s2 = lsmath.distillation.erasure_statistics(0.3 * z, y, temperature=T)
+    assert math.isclose(s2.class_level, s.class_level, rel_tol=1e-10)
+    assert math.isclose(s2.input_level, s.input_level, rel_tol=1e-10)
+    assert not math.isclose(s2.nontarget_variance, s.nontarget_variance, rel_tol=1e-3)
+
+
+def test_residual_correlation_and_logit_scale():
+    z, y = _erasure_data()
+    a, b = z[:, :3], z[:, 1:]
+    an, bn = a.numpy().ravel(), b.numpy().ravel()
+    ref = an @ bn / np.sqrt((an @ an) * (bn @ bn))
+    assert math.isclose(
+        lsmath.distillation.residual_correlation(a, b), ref, rel_tol=1e-12
+    )
+    zn = z.numpy()
+    centred = zn - zn.mean(axis=1, keepdims=True)
+    assert math.isclose(
+        lsmath.distillation.logit_scale(z), np.sqrt((centred**2).mean()), rel_tol=1e-12
+    )
+    assert math.isclose(
+        lsmath.distillation.logit_scale(2 * z + 1),
+        2 * np.sqrt((centred**2).mean()),
+        rel_tol=1e-12,
+    )
+
+
+def test_erasure_helpers_reject_bad_input():
+    z, y = _erasure_data()
+    D = lsmath.distillation
+    with pytest.raises(TypeError, match="labels"):
+        D.wrong_class_profiles(z, y.double())
+    with pytest.raises(ValueError, match="labels"):
+        D.wrong_class_profiles(z, y[:-1])
+    with pytest.raises(ValueError, match="labels"):
+        D.wrong_class_profiles(z, y + 4)
+    with pytest.raises(ValueError, match="every class"):
+        D.class_residuals(z[:, :3], torch.zeros(len(y), dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="at least twice"):
+        D.erasure_statistics(z[:5], y[:5])
+    with pytest.raises(ValueError, match="same shape"):
+        D.residual_correlation(z, z[:, :2])
+    with pytest.raises(ValueError, match="temperature"):
+        D.erasure_statistics(z, y, temperature=0.0)
