@@ -169,9 +169,10 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
         ),
         FrameworkRule(
             "opennmt",
-            "OpenNMT-py",
-            "OpenNMT-py LabelSmoothingLoss(label_smoothing=eps)",
-            "OpenNMT/OpenNMT-py onmt/utils/loss.py (LabelSmoothingLoss)",
+            "OpenNMT-py < 3.0.3",
+            "OpenNMT-py LabelSmoothingLoss(label_smoothing=eps), before 3.0.3",
+            "OpenNMT/OpenNMT-py onmt/utils/loss.py (LabelSmoothingLoss; from 3.0.3 the"
+            " file calls nn.CrossEntropyLoss(label_smoothing=...), the PyTorch row)",
             "off_target",
             "all_but_pad",
             "pad rows masked to 0; pad column gets 0 (eps/(V-2) on the rest)",
