@@ -73,7 +73,8 @@ lock:
 CI_CONFIG := $(OUT)/_build/_config_ci.yml
 $(CI_CONFIG): _config.yml
 	mkdir -p $(dir $@)
-	sed 's/execute_notebooks: force/execute_notebooks: "off"/' $< > $@
+	sed -e 's/execute_notebooks: force/execute_notebooks: "off"/' \
+	    -e 's|bibstyle_authoryear: tools/|bibstyle_authoryear: $(CURDIR)/tools/|' $< > $@
 
 book-check: venv $(CI_CONFIG)
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . $(JB_FLAGS) --config $(CI_CONFIG) --path-output $(OUT)
