@@ -13,6 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 
 CONVENTIONS = ("uniform", "off_target")
+# Names of the low-precision float dtypes, computed in float32 (see LOW_PRECISION).
+_LOW_PRECISION_NAMES = ("float16", "bfloat16")
 REDUCTIONS = ("none", "sum", "mean")
 
 
@@ -40,25 +42,146 @@ def check_num_classes(num_classes: object, *, minimum: int = 2) -> int:
     return int(num_classes)
 
 
-def check_smoothing_scalar(value: object, name: str) -> float:
-    """A smoothing parameter given as a Python/NumPy scalar: a real in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {type(value).__name__}")
+_NEGATIVE_NOTE = (
+    "; negative label smoothing (alpha < 0) is accepted only by smooth_targets, "
+    "ls_cross_entropy, ls_linear_cross_entropy and ls_gradient"
+)
+
+
+def _reject_non_real(value: object, name: str, allowed: str) -> None:
+    """TypeError for bool and str (``True`` and ``'0.1'`` are not smoothing values)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a real number {allowed}, got {type(value).__name__}")
+
+
+def check_smoothing_scalar(value: object, name: str, *, allow_negative: bool = False) -> float:
+    """A smoothing parameter given as a scalar: a finite real in [0, 1].
+
+    Accepts Python and NumPy reals and a 0-d real torch tensor (as
+    ``F.cross_entropy(label_smoothing=...)`` does); rejects bool and str.
+    With ``allow_negative`` the range is (-inf, 1] (negative label smoothing,
+    Wei et al. 2022).
+    """
+    allowed = "<= 1 (finite)" if allow_negative else "in [0, 1]"
+    _reject_non_real(value, name, allowed)
+    if type(value).__module__.startswith("torch") and hasattr(value, "dim"):
+        if value.dim() != 0 or value.dtype == _torch().bool or value.is_complex():
+            raise TypeError(f"{name} must be a real number {allowed}, got a tensor of "
+                            f"shape {tuple(value.shape)} and dtype {value.dtype}")
+        value = value.item()
+    elif not isinstance(value, (Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number {allowed}, got {type(value).__name__}")
     value = float(value)
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a real number in [0, 1], got {value}")
+    low_ok = value >= 0.0 or (allow_negative and math.isfinite(value))
+    if math.isnan(value) or not low_ok or value > 1.0:
+        note = "" if allow_negative or not value < 0 else _NEGATIVE_NOTE
+        raise ValueError(f"{name} must be a real number {allowed}, got {value}{note}")
     return value
 
 
-def check_smoothing_array(value: object, name: str) -> np.ndarray:
+def check_smoothing_array(value: object, name: str, *, allow_negative: bool = False) -> np.ndarray:
     """A smoothing parameter given as a scalar or an array (closed forms broadcast)."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number or array of reals in [0, 1]") from None
-    if np.isnan(arr).any() or (arr < 0).any() or (arr > 1).any():
-        raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {value!r}")
+    allowed = "<= 1" if allow_negative else "in [0, 1]"
+    _reject_non_real(value, name, allowed)
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    raw = np.asarray(value)
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real number or array of reals {allowed}, "
+                        f"got dtype {raw.dtype}")
+    arr = raw.astype(float)
+    low_bad = ~np.isfinite(arr) if allow_negative else (arr < 0)
+    if np.isnan(arr).any() or low_bad.any() or (arr > 1).any():
+        note = "" if allow_negative or not (arr < 0).any() else _NEGATIVE_NOTE
+        raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {value!r}{note}"
+                         if not allow_negative else
+                         f"{name} must be finite and <= 1, got {value!r}")
     return arr
+
+
+def reject_negative_smoothing(alpha, convention: str, where: str) -> None:
+    """ValueError for alpha < 0: negative label smoothing has no finite minimiser."""
+    name = "eps" if convention == "off_target" else "alpha"
+    arr = check_smoothing_array(alpha, name, allow_negative=True)
+    if (arr < 0).any():
+        raise ValueError(
+            f"{where}: {name} < 0 (negative label smoothing) has no finite minimiser: "
+            "the target puts more than 1 on the true class, so the loss decreases "
+            "without bound as the logit gaps grow; the closed form needs "
+            f"{name} in [0, 1]"
+        )
+
+
+def check_ignore_index(ignore_index: object) -> int:
+    """``ignore_index`` must be an int (as in PyTorch); bool, float and None are rejected."""
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, Integral):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+def check_index_target(target, name: str = "target"):
+    """A tensor of integer class indices: bool, float and complex dtypes are rejected."""
+    torch = _torch()
+    if target.dtype == torch.bool or target.dtype.is_floating_point or target.dtype.is_complex:
+        raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}")
+    return target
+
+
+def check_prior(prior: object, num_classes: int, *, dtype=None, device=None):
+    """A length-K probability vector (tensor, array or sequence) -> 1-d float tensor.
+
+    Entries must be finite and nonnegative and sum to 1 (to a tolerance that
+    follows the dtype); ValueError naming ``prior`` otherwise.
+    """
+    torch = _torch()
+    if isinstance(prior, (str, bytes, bool)):
+        raise TypeError(f"prior must be a probability vector of length K, got {type(prior).__name__}")
+    try:
+        p = torch.as_tensor(prior)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError("prior must be a probability vector of length K (tensor, array or "
+                        f"sequence), got {type(prior).__name__}") from None
+    if p.dtype == torch.bool or p.is_complex():
+        raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
+    if dtype is None:
+        dtype = p.dtype if p.dtype.is_floating_point else torch.get_default_dtype()
+    if p.shape != (num_classes,):
+        raise ValueError(f"prior must have shape (K,) = ({num_classes},), got {tuple(p.shape)}")
+    if p.device.type == "meta":  # no values to look at (shape-only tracing)
+        return p.to(dtype=dtype)
+    check = p.detach().double()
+    if not bool(torch.isfinite(check).all()) or bool((check < 0).any()):
+        raise ValueError("prior must be a probability vector: finite, nonnegative entries")
+    tol = max(1e-6, 10 * torch.finfo(p.dtype).eps) if p.dtype.is_floating_point else 1e-6
+    total = float(check.sum())
+    if abs(total - 1.0) > tol:
+        raise ValueError(f"prior must sum to 1 (a probability vector), got sum {total:.6g}")
+    return p.to(dtype=dtype, device=device)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def __getattr__(name: str):
+    if name == "LOW_PRECISION":  # lazily, so that this module imports without torch
+        torch = _torch()
+        return tuple(getattr(torch, n) for n in _LOW_PRECISION_NAMES)
+    raise AttributeError(name)
+
+
+def check_tensor_logits(logits: object, name: str = "logits"):
+    """A floating torch tensor with at least one axis (the class axis is axis 1, or 0 if 1-d)."""
+    torch = _torch()
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(f"{name} must have a floating dtype, got {logits.dtype}")
+    if logits.dim() < 1:
+        raise ValueError(f"{name} must have shape (K,), (N, K) or (N, K, d1, ...), got a scalar")
+    return logits
 
 
 def as_logit_matrix(logits: object, name: str = "logits", *, tensor_only: bool = False):

@@ -37,7 +37,12 @@ from numbers import Integral
 
 import torch
 
-from ._validation import check_convention, check_num_classes, check_reduction, check_smoothing_scalar
+from ._validation import (
+    check_convention,
+    check_ignore_index,
+    check_reduction,
+    check_smoothing_scalar,
+)
 from .targets import uniform_alpha
 
 __all__ = ["ls_linear_cross_entropy"]
@@ -55,7 +60,7 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
-def _check_targets_in_range(target: torch.Tensor, k: int, ignore_index: int) -> torch.Tensor:
+def _targets_in_range(target: torch.Tensor, k: int, ignore_index: int) -> torch.Tensor:
     """Boolean mask of ignored targets; ValueError for targets outside [0, K)."""
     ignore = target == ignore_index
     if target.numel():
@@ -154,7 +159,7 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         n, k = logits.shape
         cdt = _compute_dtype(logits.dtype)
         rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
-        need_smooth = a > 0
+        need_smooth = a != 0
         fused = k >= _FUSED_MIN_K
         w = None if weight is None else weight.to(cdt)
         safe_t = target.masked_fill(ignore, 0)
@@ -220,13 +225,13 @@ class _LSCrossEntropyRows(torch.autograd.Function):
             # that second derivatives (Hessians) work through this function.
             p = torch.softmax(logits, dim=1, dtype=cdt)
             g = p * c.unsqueeze(1)
-            if a > 0:
+            if a != 0:
                 wk = torch.ones(k, dtype=cdt, device=logits.device) if w is None else w
                 g = g - (a / k) * scale.unsqueeze(1) * wk.unsqueeze(0)
             g = g.scatter_add(1, safe_t.unsqueeze(1), dvec.unsqueeze(1))
             return g.to(logits.dtype), None, None, None, None, None
         coef = c if m is None else c / s
-        bvec = (a / k) * scale if a > 0 else None
+        bvec = (a / k) * scale if a != 0 else None
         rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
         grad = torch.empty((n, k), dtype=logits.dtype, device=logits.device)
         direct = grad.dtype == cdt  # float32/float64: write straight into grad
@@ -260,16 +265,21 @@ def _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction):
     """
     k = logits.shape[1]
     target = target.long()
-    ignore = _check_targets_in_range(target, k, ignore_index)
+    ignore = _targets_in_range(target, k, ignore_index)
     return _LSCrossEntropyRows.apply(logits, target, float(a), weight, ignore, reduction)
 
 
-def _fast_path_available() -> bool:
-    """False inside torch.func transforms, forward-mode AD or torch.compile tracing.
+def _fast_path_available(*tensors: torch.Tensor) -> bool:
+    """False inside torch.func transforms, forward-mode AD, torch.compile tracing,
+    or for meta tensors / FakeTensors / tensor subclasses among ``tensors``.
 
     There ``ls_cross_entropy`` uses its plain autograd formula instead of the
-    custom backward of this module (which has no forward-mode or vmap rule).
+    custom backward of this module (which has no forward-mode or vmap rule and
+    reads values with ``.item()``).
     """
+    for x in tensors:
+        if x.device.type == "meta" or type(x) is not torch.Tensor and not isinstance(x, torch.nn.Parameter):
+            return False
     functorch = getattr(torch._C, "_functorch", None)
     peek = getattr(functorch, "peek_interpreter_stack", None)
     if peek is not None and peek() is not None:
@@ -299,7 +309,7 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
         n, _ = hidden.shape
         v = weight.shape[0]
         cdt = _compute_dtype(hidden.dtype)
-        need_smooth = a > 0
+        need_smooth = a != 0
         safe_t = target.masked_fill(ignore, 0)
         m = torch.empty(n, dtype=cdt, device=hidden.device)
         s, zt = torch.empty_like(m), torch.empty_like(m)
@@ -341,7 +351,7 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scale = _row_scale(grad_out, reduction, count, ignore, cdt)
         coef = scale / s  # c_n = scale_n without class weights
-        bvec = (a / v) * scale if a > 0 else None
+        bvec = (a / v) * scale if a != 0 else None
         dvec = -(1 - a) * scale
         low = hidden.dtype != cdt
         # Vocabulary blocks: in float32/float64 one block (the whole vocabulary),
@@ -472,13 +482,12 @@ def ls_linear_cross_entropy(
         )
     check_reduction(reduction)
     check_convention(convention)
-    check_smoothing_scalar(alpha, "alpha")
+    check_ignore_index(ignore_index)
+    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
     v = weight.shape[0]
-    if alpha > 0 or convention == "off_target":
-        check_num_classes(v)
-    elif v < 1:
+    if v < 1:
         raise ValueError("weight must have at least one row (V >= 1)")
-    a = float(uniform_alpha(alpha, v, convention)) if v >= 2 else 0.0
+    a = float(uniform_alpha(alpha, v, convention, allow_negative=True))
     batch_shape = tuple(target.shape)
     h2 = hidden.reshape(-1, d)
     t1 = target.reshape(-1).long()
@@ -489,7 +498,7 @@ def ls_linear_cross_entropy(
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
         chunk = int(chunk_size)
-    ignore = _check_targets_in_range(t1, v, ignore_index)
+    ignore = _targets_in_range(t1, v, ignore_index)
     if n == 0:  # empty batch: what the plain formula gives
         z = h2 @ weight.t()
         per = z.sum(dim=1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_num_classes
+from ._validation import check_num_classes, reject_negative_smoothing
 from .targets import smoothed_target_values
 
 __all__ = ["optimal_logit_gap", "lipschitz_constant"]
@@ -41,7 +41,8 @@ def optimal_logit_gap(alpha, num_classes: int, convention: str = "uniform"):
     smoothed target puts less mass on the true class than on the others.
 
     Args:
-        alpha: smoothing in [0, 1] (scalar or array; broadcasts).
+        alpha: smoothing in [0, 1] (scalar or array; broadcasts). Negative
+            alpha raises ValueError: there is no finite minimiser then.
         num_classes: ``K >= 2``.
         convention: ``"uniform"`` or ``"off_target"``.
 
@@ -50,6 +51,7 @@ def optimal_logit_gap(alpha, num_classes: int, convention: str = "uniform"):
         3.3322
     """
     k = check_num_classes(num_classes)
+    reject_negative_smoothing(alpha, convention, "optimal_logit_gap")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     y_true, y_other = np.asarray(y_true, dtype=float), np.asarray(y_other, dtype=float)
     with np.errstate(divide="ignore"):

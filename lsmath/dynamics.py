@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import as_logit_matrix, check_num_classes
+from ._validation import as_logit_matrix, check_num_classes, reject_negative_smoothing
 from .losses import ls_gradient
 from .targets import smoothed_target_values, uniform_alpha
 
@@ -148,6 +148,7 @@ def one_hot_prediction_gradient(alpha: float, num_classes: int, target: int = 0,
     k = check_num_classes(num_classes)
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < k:
         raise ValueError(f"target must be an integer class index in [0, {k}), got {target!r}")
+    reject_negative_smoothing(alpha, convention, "stationary_logits")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     y = np.full(k, float(y_other))
     y[target] = float(y_true)
@@ -213,6 +214,7 @@ def stationary_logits(alpha: float, num_classes: int, target: int = 0, conventio
     k = check_num_classes(num_classes)
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < k:
         raise ValueError(f"target must be an integer class index in [0, {k}), got {target!r}")
+    reject_negative_smoothing(alpha, convention, "stationary_logits")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     if float(y_other) <= 0 or float(y_true) <= 0:
         raise ValueError(

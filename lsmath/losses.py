@@ -17,32 +17,19 @@ from __future__ import annotations
 import torch
 
 from ._validation import (
+    LOW_PRECISION,
     as_logit_matrix,
     check_convention,
-    check_num_classes,
+    check_ignore_index,
+    check_prior,
     check_reduction,
     check_smoothing_scalar,
+    check_tensor_logits,
 )
-from .targets import smoothed_target_values, uniform_alpha
-from .chunked import _fast_path_available, _ls_cross_entropy_rows
+from .targets import smooth_targets, uniform_alpha
+from .chunked import _fast_path_available, _ls_cross_entropy_rows, _targets_in_range
 
 __all__ = ["ls_cross_entropy", "ls_gradient"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _check_logits(logits: object, name: str = "logits") -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
-    if not logits.dtype.is_floating_point:
-        raise TypeError(f"{name} must have a floating dtype, got {logits.dtype}")
-    if logits.dim() < 1:
-        raise ValueError(f"{name} must have shape (K,), (N, K) or (N, K, d1, ...), got a scalar")
-    return logits
-
-
-def _is_probability_target(logits: torch.Tensor, target: torch.Tensor) -> bool:
-    return target.dtype.is_floating_point
 
 
 def ls_cross_entropy(
@@ -54,105 +41,168 @@ def ls_cross_entropy(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
+    prior=None,
 ) -> torch.Tensor:
     """Label-smoothed cross-entropy, equal to ``F.cross_entropy(..., label_smoothing=alpha)``.
 
-    Formula (class indices ``t``, class weights ``w``, ``K`` classes)::
+    Formula (class indices ``t``, class weights ``w``, ``K`` classes, prior
+    ``pi``, uniform ``pi_k = 1 / K`` by default)::
 
-        loss_n = (1 - a) * (-w[t_n] * log p_n[t_n]) + (a / K) * sum_k (-w[k] * log p_n[k])
+        loss_n = (1 - a) * (-w[t_n] * log p_n[t_n]) + a * sum_k pi_k * (-w[k] * log p_n[k])
+               = -sum_k w_k y_nk log p_nk,   y_n = (1 - a) e_{t_n} + a pi
 
     with ``p_n = softmax(z_n)`` and ``a`` the uniform-convention smoothing
     (``a = eps * K / (K - 1)`` when ``convention="off_target"``). Elements whose
     target equals ``ignore_index`` contribute 0. ``reduction="mean"`` divides the
     sum by ``sum_n w[t_n]`` over non-ignored elements (by their count without
-    ``weight``), exactly as PyTorch does.
+    ``weight``), exactly as PyTorch does; with a ``prior`` the same
+    normalisation is kept, so ``prior = uniform`` gives PyTorch's value, and each
+    element's loss equals ``F.cross_entropy(z_n, y_n, weight=w)`` (the
+    probability-target path of PyTorch with the smoothed target built by hand).
 
     For probability targets ``q`` (a float tensor shaped like ``logits``) the
-    smoothed target is ``(1 - a) q + a / K`` and the loss is
+    smoothed target is ``(1 - a) q + a pi`` and the loss is
     ``-sum_k w_k y_k log p_k``; ``"mean"`` divides by the number of elements.
 
-    Shapes:
-        logits: ``(K,)``, ``(N, K)`` or ``(N, K, d1, ...)``; target: ``()``, ``(N,)``
-        or ``(N, d1, ...)`` integer indices, or probabilities shaped like logits.
-        Output: scalar for ``"mean"``/``"sum"``, else the target's shape.
+    Args:
+        logits: ``(K,)``, ``(N, K)`` or ``(N, K, d1, ...)`` floating tensor.
+        target: ``()``, ``(N,)`` or ``(N, d1, ...)`` integer class indices, or
+            probabilities shaped like ``logits``.
+        alpha: smoothing, a float or 0-d tensor in ``(-inf, 1]``; the usual range
+            is [0, 1], negative values are negative label smoothing (Wei et al.
+            2022), which pushes the true logit up instead of holding it back.
+        convention: ``"uniform"`` or ``"off_target"``.
+        weight: optional ``(K,)`` class weights (floating tensor).
+        ignore_index: int; class-index targets equal to it contribute nothing.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        prior: optional length-K probability vector replacing the uniform one.
+
+    Returns:
+        scalar for ``"mean"``/``"sum"``, else a tensor of the target's shape
+        (without the class axis). Dtype: PyTorch's (float16/bfloat16 logits are
+        computed in float32 and the result returned in the logits' dtype).
+
+    Works under autograd (first and higher derivatives), ``torch.func``
+    transforms (vmap, grad, jacrev, jvp), forward-mode AD, ``torch.compile``
+    and the meta device: wherever a transform or tracing is active, the plain
+    differentiable formula is used instead of the memory-lean row kernel.
 
     References:
         Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016.
+        Wei et al., "To Smooth or Not? When Label Smoothing Meets Noisy Labels", ICML 2022.
 
     Example:
         >>> z = torch.tensor([[2.0, 0.0, 0.0]])
         >>> round(ls_cross_entropy(z, torch.tensor([0]), 0.1).item(), 4)
         0.3729
     """
-    logits = _check_logits(logits)
-    if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    check_reduction(reduction)
-    check_convention(convention)
-    check_smoothing_scalar(alpha, "alpha")
+    logits = check_tensor_logits(logits)
+    a, weight, prior = _check_loss_arguments(
+        logits, target, alpha, convention, weight, ignore_index, reduction, prior
+    )
     unbatched = logits.dim() == 1
     if unbatched:
-        logits = logits.unsqueeze(0)
-        target = target.unsqueeze(0)
-    k = logits.shape[1]
-    if alpha > 0 or convention == "off_target":
-        check_num_classes(k)
-    a = float(uniform_alpha(alpha, k, convention)) if k >= 2 else 0.0
+        logits, target = logits.unsqueeze(0), target.unsqueeze(0)
+    if target.dtype.is_floating_point:
+        loss = _probability_target_loss(logits, target, a, weight, prior, reduction)
+    elif _use_row_kernel(logits, target, weight, prior):
+        loss = _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction)
+    else:
+        loss = _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction)
+    return loss.squeeze(0) if unbatched and reduction == "none" else loss
+
+
+def _check_loss_arguments(logits, target, alpha, convention, weight, ignore_index, reduction, prior):
+    """Validate the arguments of ``ls_cross_entropy``; return ``(a, weight, prior)``.
+
+    ``a`` is the uniform-convention smoothing (a float); ``prior`` is None or a
+    ``(K,)`` tensor on the logits' device.
+    """
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    if target.dtype == torch.bool or target.dtype.is_complex:
+        raise TypeError(f"target must hold integer class indices or probabilities, got {target.dtype}")
+    check_reduction(reduction)
+    check_convention(convention)
+    check_ignore_index(ignore_index)
+    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
+    k = logits.shape[0] if logits.dim() == 1 else logits.shape[1]
+    a = float(uniform_alpha(alpha, k, convention, allow_negative=True))
     if weight is not None:
         if not isinstance(weight, torch.Tensor) or not weight.dtype.is_floating_point:
             raise TypeError("weight must be a floating torch.Tensor of shape (K,) or None")
         if weight.shape != (k,):
             raise ValueError(f"weight must have shape (K,) = ({k},), got {tuple(weight.shape)}")
+    if prior is not None:
+        prior = check_prior(prior, k, device=logits.device)
+    return a, weight, prior
 
-    # Fast path for (N, K) logits and class indices: the same two terms,
-    # -log p_t = lse - z_t and sum_k -w_k log p_k = W lse - sum_k w_k z_k, computed
-    # from per-row statistics in chunks of rows, with a backward pass that writes
-    # dL/dz = c p - (a/K) w - (1-a) w_t onehot into a single N x K buffer
-    # (lsmath/chunked.py). Elsewhere (probability targets, (N, K, d1, ...)
-    # inputs, torch.func transforms) the plain formula below is used.
-    if (
+
+def _use_row_kernel(logits, target, weight, prior) -> bool:
+    """Whether the memory-lean row kernel (lsmath/chunked.py) applies.
+
+    It handles ``(N, K)`` logits with ``(N,)`` class indices, a uniform prior and
+    constant class weights, in eager mode; everything else (and every
+    ``torch.func`` transform, tracing, the meta device) uses the plain formula.
+    """
+    return (
         logits.dim() == 2
-        and not target.dtype.is_floating_point
-        and not target.dtype.is_complex
-        and target.dtype != torch.bool
+        and prior is None
         and tuple(target.shape) == (logits.shape[0],)
         and logits.shape[0] > 0
         and (weight is None or not weight.requires_grad)
-        and _fast_path_available()
-    ):
-        loss = _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction)
-        return loss.squeeze(0) if unbatched and reduction == "none" else loss
+        and _fast_path_available(logits, target)
+    )
 
-    # Low-precision logits: do the arithmetic in float32 (stable log-sum-exp,
-    # accurate sums over large K), then return the result in the input dtype.
-    out_dtype = logits.dtype
-    work = logits.float() if out_dtype in _LOW_PRECISION else logits
+
+def _log_probs(logits, weight):
+    """``log_softmax`` over the class axis (float32 for low precision) and the weights."""
+    work = logits.float() if logits.dtype in LOW_PRECISION else logits
     w = None if weight is None else weight.to(work.dtype)
-    logp = torch.log_softmax(work, dim=1)
-    w_b = None if w is None else w.view((1, k) + (1,) * (logp.dim() - 2))
+    return torch.log_softmax(work, dim=1), w
 
-    if _is_probability_target(logits, target):
-        if target.shape != logits.shape:
-            raise ValueError(
-                "probability target must have the same shape as logits, "
-                f"got target {tuple(target.shape)} and logits {tuple(logits.shape)}"
-            )
-        y = target.to(work.dtype)
-        if a > 0:
-            y = y * (1 - a) + a / k
-        weighted = logp if w_b is None else logp * w_b
-        per_elem = -(weighted * y).sum(dim=1)
-        if reduction == "none":
-            loss = per_elem
-        elif reduction == "sum":
-            loss = per_elem.sum()
-        else:
-            loss = per_elem.sum() / (logp.numel() / k) if logp.numel() else per_elem.sum() * float("nan")
-        loss = loss.to(out_dtype)
-        return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
-    if target.dtype in (torch.bool,) or target.dtype.is_complex:
-        raise TypeError(f"target must hold integer class indices or probabilities, got {target.dtype}")
+def _class_axis(v: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """View a ``(K,)`` vector so that it broadcasts along axis 1 of ``logp``."""
+    return v.view((1, -1) + (1,) * (logp.dim() - 2))
+
+
+def _reduce(per_elem, reduction, denom):
+    """``none`` / ``sum`` / ``mean`` (``sum / denom``), as ``F.cross_entropy`` reduces."""
+    if reduction == "none":
+        return per_elem
+    if reduction == "sum":
+        return per_elem.sum()
+    return per_elem.sum() / denom
+
+
+def _probability_target_loss(logits, target, a, weight, prior, reduction):
+    """``-sum_k w_k y_k log p_k`` with ``y = (1 - a) q + a pi``; mean over elements."""
+    if target.shape != logits.shape:
+        raise ValueError(
+            "probability target must have the same shape as logits, "
+            f"got target {tuple(target.shape)} and logits {tuple(logits.shape)}"
+        )
+    logp, w = _log_probs(logits, weight)
+    k = logp.shape[1]
+    y = target.to(logp.dtype)
+    if a != 0:
+        y = y * (1 - a) + (a / k if prior is None else a * _class_axis(prior.to(logp.dtype), logp))
+    weighted = logp if w is None else logp * _class_axis(w, logp)
+    per_elem = -(weighted * y).sum(dim=1)
+    count = logp.numel() // k if k else 0
+    denom = count if count else float("nan")
+    return _reduce(per_elem, reduction, denom).to(_result_dtype(logits, target))
+
+
+def _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction):
+    """``(1 - a) w_t (-log p_t) + a sum_k pi_k w_k (-log p_k)``, 0 on ignored elements.
+
+    Plain differentiable tensor operations only (no data-dependent Python
+    branches when tracing), so torch.func, torch.compile and meta tensors work.
+    """
+    logp, w = _log_probs(logits, weight)
+    k = logp.shape[1]
     expected = (logp.shape[0],) + tuple(logp.shape[2:])
     if tuple(target.shape) != expected:
         raise ValueError(
@@ -161,46 +211,47 @@ def ls_cross_entropy(
         )
     target = target.long()
     ignore = target == ignore_index
-    valid_targets = target[~ignore]
-    if valid_targets.numel() and (int(valid_targets.min()) < 0 or int(valid_targets.max()) >= k):
-        raise ValueError(
-            f"target values must lie in [0, K) = [0, {k}) or equal ignore_index={ignore_index}; "
-            f"got min {int(valid_targets.min())} and max {int(valid_targets.max())}"
-        )
-    safe_t = target.masked_fill(ignore, 0).unsqueeze(1)
-    nll = -logp.gather(1, safe_t).squeeze(1)
+    if _fast_path_available(logits, target):  # eager: values can be inspected
+        _targets_in_range(target, k, ignore_index)
+    safe_t = target.masked_fill(ignore, 0)
+    nll = -logp.gather(1, safe_t.unsqueeze(1)).squeeze(1)
     if w is not None:
-        w_t = w[safe_t.squeeze(1)].masked_fill(ignore, 0.0)
+        w_t = w[safe_t].masked_fill(ignore, 0.0)
         nll = nll * w_t
-        smooth = -(logp * w_b).sum(dim=1)
     else:
-        w_t = (~ignore).to(work.dtype)
-        smooth = -logp.sum(dim=1)
+        w_t = (~ignore).to(logp.dtype)
     nll = nll.masked_fill(ignore, 0.0)
-    smooth = smooth.masked_fill(ignore, 0.0)
-    per_elem = (1 - a) * nll + (a / k) * smooth if a > 0 else nll
-    if reduction == "none":
-        loss = per_elem
-    elif reduction == "sum":
-        loss = per_elem.sum()
+    if a == 0:
+        per_elem = nll
+    elif prior is None:
+        smooth = -(logp if w is None else logp * _class_axis(w, logp)).sum(dim=1)
+        per_elem = (1 - a) * nll + (a / k) * smooth.masked_fill(ignore, 0.0)
     else:
-        # PyTorch normalises both terms by the summed weight of the targets.
-        loss = per_elem.sum() / w_t.sum()
-    loss = loss.to(out_dtype)
-    return loss.squeeze(0) if unbatched and reduction == "none" else loss
+        mass = prior.to(logp.dtype) if w is None else prior.to(logp.dtype) * w
+        smooth = -(logp * _class_axis(mass, logp)).sum(dim=1)
+        per_elem = (1 - a) * nll + a * smooth.masked_fill(ignore, 0.0)
+    # PyTorch normalises both terms by the summed weight of the targets.
+    return _reduce(per_elem, reduction, w_t.sum()).to(_result_dtype(logits, target))
 
 
-def ls_gradient(logits, target, alpha: float, convention: str = "uniform"):
+def _result_dtype(logits, target):
+    """The dtype of the loss: the logits' dtype (as F.cross_entropy returns it)."""
+    return logits.dtype
+
+
+def ls_gradient(logits, target, alpha: float, convention: str = "uniform", *, prior=None):
     """Closed-form gradient of the per-sample LS loss with respect to the logits.
 
     ``dL/dz = softmax(z) - y_LS`` where ``y_LS`` is the smoothed target
-    (Szegedy et al. 2016); it holds for any target distribution that sums to 1.
+    (Szegedy et al. 2016); it holds for any target vector that sums to 1,
+    including negative label smoothing (``alpha < 0``) and a ``prior``.
 
     Args:
         logits: ``(N, K)`` (or ``(K,)``) torch tensor or NumPy array.
         target: ``(N,)`` class indices in ``[0, K)``, or ``(N, K)`` probabilities.
-        alpha: smoothing in [0, 1] in ``convention``.
+        alpha: smoothing in ``(-inf, 1]`` in ``convention`` (usually [0, 1]).
         convention: ``"uniform"`` or ``"off_target"``.
+        prior: optional length-K probability vector (default uniform).
 
     Returns:
         ``(N, K)`` gradient, the same type (tensor or array) as ``logits``.
@@ -214,23 +265,28 @@ def ls_gradient(logits, target, alpha: float, convention: str = "uniform"):
     z = z.reshape(-1, z.shape[-1])
     k = z.shape[1]
     check_convention(convention)
-    check_smoothing_scalar(alpha, "alpha")
+    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
+    a = float(uniform_alpha(alpha, k, convention, allow_negative=True))
     t = torch.as_tensor(target)
+    if t.dtype == torch.bool or t.dtype.is_complex:
+        raise TypeError(f"target must hold integer class indices or probabilities, got {t.dtype}")
     if t.dtype.is_floating_point:
         t = t.reshape(z.shape) if unbatched and t.dim() == 1 else t
         if t.shape != z.shape:
             raise ValueError(f"probability target must have shape {tuple(z.shape)}, got {tuple(t.shape)}")
-        a = float(uniform_alpha(alpha, k, convention))
-        y = t.to(z.dtype) * (1 - a) + a / k
+        pi = 1.0 / k if prior is None else check_prior(prior, k, dtype=z.dtype, device=z.device)
+        y = t.to(z.dtype) * (1 - a) + a * pi
     else:
         t = t.reshape(-1)
         if t.shape[0] != z.shape[0]:
             raise ValueError(f"target has {t.shape[0]} entries but logits have batch size {z.shape[0]}")
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
             raise ValueError(f"target values must lie in [0, K) = [0, {k})")
-        y_true, y_other = smoothed_target_values(alpha, k, convention)
-        y = torch.full_like(z, y_other)
-        y.scatter_(1, t.long().unsqueeze(1), y_true)
+        if prior is None:
+            y = torch.full_like(z, a / k)
+            y.scatter_(1, t.long().unsqueeze(1), 1.0 - a + a / k)
+        else:
+            y = smooth_targets(t, k, a, prior=prior, dtype=z.dtype).to(z.device)
     grad = torch.softmax(z, dim=1) - y
     if unbatched:
         grad = grad.squeeze(0)

@@ -16,7 +16,10 @@ import torch
 
 from ._validation import (
     check_convention,
+    check_ignore_index,
+    check_index_target,
     check_num_classes,
+    check_prior,
     check_smoothing_array,
     check_smoothing_scalar,
 )
@@ -69,17 +72,28 @@ def eps_from_alpha(alpha, num_classes: int):
     return float(out) if out.ndim == 0 else out
 
 
-def uniform_alpha(alpha, num_classes: int, convention: str = "uniform"):
-    """Validate ``alpha`` for ``convention`` and return the equivalent uniform ``alpha``."""
+def uniform_alpha(
+    alpha, num_classes: int, convention: str = "uniform", *, allow_negative: bool = False
+):
+    """Validate ``alpha`` for ``convention`` and return the equivalent uniform ``alpha``.
+
+    ``allow_negative`` admits negative label smoothing (alpha in (-inf, 1]);
+    the off-target map ``alpha = eps K / (K - 1)`` is the same for it.
+    """
     check_convention(convention)
+    name = "eps" if convention == "off_target" else "alpha"
     if convention == "off_target":
-        return alpha_from_eps(alpha, num_classes)
-    check_num_classes(num_classes)
-    arr = check_smoothing_array(alpha, "alpha")
+        k = check_num_classes(num_classes)
+        arr = check_smoothing_array(alpha, name, allow_negative=allow_negative) * k / (k - 1)
+    else:
+        check_num_classes(num_classes, minimum=1)
+        arr = check_smoothing_array(alpha, name, allow_negative=allow_negative)
     return float(arr) if arr.ndim == 0 else arr
 
 
-def smoothed_target_values(alpha, num_classes: int, convention: str = "uniform"):
+def smoothed_target_values(
+    alpha, num_classes: int, convention: str = "uniform", *, allow_negative: bool = False
+):
     """The two values a smoothed target takes: ``(y_true, y_other)``.
 
     uniform: ``(1 - alpha + alpha / K, alpha / K)``;
@@ -89,7 +103,7 @@ def smoothed_target_values(alpha, num_classes: int, convention: str = "uniform")
         >>> [round(v, 4) for v in smoothed_target_values(0.1, 3)]
         [0.9333, 0.0333]
     """
-    a = uniform_alpha(alpha, num_classes, convention)
+    a = uniform_alpha(alpha, num_classes, convention, allow_negative=allow_negative)
     k = int(num_classes)
     return 1.0 - a + a / k, a / k
 
@@ -99,38 +113,72 @@ def smooth_targets(
     num_classes: int,
     alpha: float,
     convention: str = "uniform",
+    *,
+    prior=None,
+    dtype: torch.dtype | None = None,
+    ignore_index: int | None = None,
 ) -> torch.Tensor:
     """Class indices -> smoothed target distributions.
 
-    ``y[n] = (1 - alpha) * onehot(target[n]) + alpha / K`` (uniform), or true
-    class ``1 - eps`` and others ``eps / (K - 1)`` (off_target).
+    ``y[n] = (1 - alpha) * onehot(target[n]) + alpha * prior`` with ``prior = u``
+    (uniform, ``1 / K`` each) by default; in the off-target convention the
+    true class gets ``1 - eps`` and the others ``eps / (K - 1)``. A ``prior``
+    generalises the uniform one (smoothing towards class frequencies or
+    similarities); with ``convention="off_target"`` the parameter is first
+    mapped to ``alpha = eps K / (K - 1)``. Negative ``alpha`` (negative label
+    smoothing, Wei et al. 2022, "To Smooth or Not?") gives a target with
+    ``y_true > 1`` and negative entries elsewhere; it still sums to 1.
 
     Args:
         target: integer class indices, shape ``(N,)`` (any leading shape works;
-            the class axis is appended last), values in ``[0, K)``.
-        num_classes: ``K >= 2``.
-        alpha: smoothing in [0, 1] in the chosen convention.
+            the class axis is appended last), values in ``[0, K)`` (or
+            ``ignore_index``).
+        num_classes: ``K >= 2`` (``K = 1`` is allowed in the uniform convention).
+        alpha: smoothing in ``(-inf, 1]`` in the chosen convention (a float or a
+            0-d tensor); the usual range is [0, 1].
         convention: ``"uniform"`` or ``"off_target"``.
+        prior: optional length-K probability vector (tensor, array or sequence):
+            nonnegative, summing to 1. Default: uniform.
+        dtype: floating dtype of the result; default ``torch.get_default_dtype()``
+            (float32 unless changed).
+        ignore_index: optional int; rows whose target equals it are all zeros
+            (they are not range-checked).
 
     Returns:
-        float tensor of shape ``(*target.shape, K)`` whose rows sum to 1.
+        float tensor of shape ``(*target.shape, K)`` whose rows sum to 1 (0 on
+        ignored rows).
 
     Example:
         >>> smooth_targets(torch.tensor([0]), 3, 0.1, convention="off_target")
         tensor([[0.9000, 0.0500, 0.0500]])
+        >>> smooth_targets(torch.tensor([1]), 2, 0.2, prior=[0.75, 0.25])
+        tensor([[0.1500, 0.8500]])
     """
-    k = check_num_classes(num_classes)
+    k = check_num_classes(num_classes, minimum=1 if convention == "uniform" else 2)
     check_convention(convention)
-    check_smoothing_scalar(alpha, "alpha")
-    target = torch.as_tensor(target)
-    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    a = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
+    a = float(uniform_alpha(a, k, convention, allow_negative=True))
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    elif not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
+    target = check_index_target(torch.as_tensor(target))
+    ignore = None
+    if ignore_index is not None:
+        ignore = target == check_ignore_index(ignore_index)
+        target = target.masked_fill(ignore, 0)
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= k):
         raise ValueError(
             f"target values must lie in [0, num_classes) = [0, {k}), "
             f"got min {int(target.min())} and max {int(target.max())}"
         )
-    y_true, y_other = smoothed_target_values(alpha, k, convention)
-    onehot = torch.nn.functional.one_hot(target.long(), k).to(torch.get_default_dtype())
-    return onehot * (y_true - y_other) + y_other
-
+    onehot = torch.nn.functional.one_hot(target.long(), k).to(dtype)
+    if prior is None:  # the two values, computed in float64 first
+        y_true, y_other = 1.0 - a + a / k, a / k
+        y = onehot * (y_true - y_other) + y_other
+    else:
+        p = check_prior(prior, k, dtype=dtype, device=target.device)
+        y = onehot * (1.0 - a) + a * p
+    if ignore is not None:
+        y = y.masked_fill(ignore.unsqueeze(-1), 0.0)
+    return y

@@ -202,7 +202,7 @@ def _ok():
     return torch.zeros(3, 4), torch.zeros(5, 4), torch.tensor([0, 1, 4])
 
 
-@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("alpha", [1.5, float("nan"), float("inf")])  # alpha < 0 is allowed
 def test_bad_alpha(alpha):
     h, w, t = _ok()
     with pytest.raises(ValueError, match="alpha"):
@@ -245,5 +245,10 @@ def test_shape_and_type_errors():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="chunk_size"):
             ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=bad)
+    # V = 1 with alpha > 0: what F.cross_entropy(label_smoothing=0.1) returns, 0
+    one = ls_linear_cross_entropy(h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1)
+    assert float(one) == 0.0
     with pytest.raises(ValueError, match="num_classes"):
-        ls_linear_cross_entropy(h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1)
+        ls_linear_cross_entropy(
+            h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1, convention="off_target"
+        )

@@ -203,7 +203,7 @@ def test_property_loss_minimal_at_optimal_logits(k, alpha, seed):
 # ---------- bad input ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("alpha", [1.5, float("nan"), float("inf"), float("-inf")])
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
         ls_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), alpha)
@@ -242,9 +242,14 @@ def test_unknown_convention_and_reduction():
         ls_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, reduction="avg")
 
 
-def test_single_class_rejected_when_smoothing():
-    with pytest.raises(ValueError, match="num_classes"):
-        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), 0.1)
+def test_single_class_when_smoothing():
+    # issue 18: K = 1 with alpha > 0 returns what torch returns (0), not an error
+    torch.testing.assert_close(
+        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), 0.1),
+        F.cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), label_smoothing=0.1),
+    )
+    with pytest.raises(ValueError, match="num_classes"):  # off_target: eps / (K - 1)
+        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), 0.1, convention="off_target")
     # no smoothing: a single class is a (degenerate) valid input, as in PyTorch
     torch.testing.assert_close(
         ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0])), F.cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]))

@@ -59,8 +59,11 @@ def test_conversion_arrays():
 
 @pytest.mark.parametrize("bad", [-0.01, 1.01, float("nan")])
 def test_bad_smoothing(bad):
-    with pytest.raises(ValueError, match="alpha"):
+    if bad <= 1:  # negative label smoothing is a valid target (Wei et al. 2022)
         smooth_targets(torch.tensor([0]), 3, bad)
+    else:
+        with pytest.raises(ValueError, match="alpha"):
+            smooth_targets(torch.tensor([0]), 3, bad)
     with pytest.raises(ValueError, match="eps"):
         alpha_from_eps(bad, 3)
     with pytest.raises(ValueError, match="alpha"):
@@ -74,8 +77,12 @@ def test_bad_targets_and_classes():
         smooth_targets(torch.tensor([-1]), 3, 0.1)
     with pytest.raises(TypeError, match="target"):
         smooth_targets(torch.tensor([0.5]), 3, 0.1)
+    # K = 1: the only distribution is [1] (uniform convention); off_target needs K >= 2
+    assert smooth_targets(torch.tensor([0]), 1, 0.1).tolist() == [[1.0]]
     with pytest.raises(ValueError, match="num_classes"):
-        smooth_targets(torch.tensor([0]), 1, 0.1)
+        smooth_targets(torch.tensor([0]), 1, 0.1, convention="off_target")
+    with pytest.raises(ValueError, match="num_classes"):
+        smooth_targets(torch.tensor([0]), 0, 0.1)
     with pytest.raises(TypeError, match="num_classes"):
         smooth_targets(torch.tensor([0]), 2.5, 0.1)
     with pytest.raises(ValueError, match="convention"):
