@@ -76,10 +76,21 @@ from .frameworks import (
     sequence_ls_loss,
     target_masses,
 )
+from .priors import (
+    OnlineLabelSmoothing,
+    disturb_label_alpha,
+    disturb_label_variance,
+    disturb_labels,
+    prior_from_confusion,
+    prior_from_groups,
+    prior_optimal_logit_gaps,
+    prior_targets,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "OnlineLabelSmoothing",
     "alpha_from_eps",
     "brier_score",
     "calibration_bins",
@@ -89,6 +100,9 @@ __all__ = [
     "cross_entropy_gradient",
     "distillation_gradient",
     "distillation_loss",
+    "disturb_label_alpha",
+    "disturb_label_variance",
+    "disturb_labels",
     "eps_from_alpha",
     "expected_calibration_error",
     "fit_softmax_regression",
@@ -107,6 +121,10 @@ __all__ = [
     "negative_log_likelihood",
     "one_hot_prediction_gradient",
     "optimal_logit_gap",
+    "prior_from_confusion",
+    "prior_from_groups",
+    "prior_optimal_logit_gaps",
+    "prior_targets",
     "reliability_diagram",
     "restoring_force_norm",
     "sequence_ls_loss",
