@@ -5,7 +5,7 @@ the label-smoothed cross-entropy equal to PyTorch's and its gradient
 (``losses``), a memory-lean large-vocabulary version (``chunked``), the closed
 forms the book derives (``closed_forms``), and the helpers of each chapter:
 ``dynamics`` (2), ``geometry`` (3), ``calibration`` (4), ``stability`` (5),
-``distillation`` (6), ``frameworks`` (7). ``lsmath.symbolic`` holds the SymPy
+``distillation`` (6), ``frameworks`` (7), ``robustness`` (9). ``lsmath.symbolic`` holds the SymPy
 definitions; ``lsmath.data`` and ``lsmath.training`` the datasets and tiny
 training loops of the experiments.
 
@@ -86,17 +86,35 @@ from .priors import (
     prior_optimal_logit_gaps,
     prior_targets,
 )
+from .robustness import (
+    aurc,
+    class_separation,
+    confidence_auroc,
+    corrupt_inputs,
+    fgsm,
+    inactive_unit_fraction,
+    input_gradient,
+    layer_gradient_norms,
+    linear_probe_accuracy,
+    margin_loss,
+    pgd,
+    risk_coverage_curve,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "OnlineLabelSmoothing",
     "alpha_from_eps",
+    "aurc",
     "brier_score",
     "calibration_bins",
     "calibration_metrics",
+    "class_separation",
     "cluster_tightness",
+    "confidence_auroc",
     "constant_predictor",
+    "corrupt_inputs",
     "cross_entropy_gradient",
     "distillation_gradient",
     "distillation_loss",
@@ -105,17 +123,23 @@ __all__ = [
     "disturb_labels",
     "eps_from_alpha",
     "expected_calibration_error",
+    "fgsm",
     "fit_softmax_regression",
     "fit_temperature",
     "flip_label",
     "gradient_component_bounds",
+    "inactive_unit_fraction",
+    "input_gradient",
     "label_flip_weight_bound",
+    "layer_gradient_norms",
+    "linear_probe_accuracy",
     "lipschitz_constant",
     "logistic_gd",
     "logit_gradient_norms",
     "ls_cross_entropy",
     "ls_gradient",
     "ls_linear_cross_entropy",
+    "margin_loss",
     "margin_spread",
     "max_margin_direction_2d",
     "negative_log_likelihood",
@@ -125,8 +149,10 @@ __all__ = [
     "prior_from_groups",
     "prior_optimal_logit_gaps",
     "prior_targets",
+    "pgd",
     "reliability_diagram",
     "restoring_force_norm",
+    "risk_coverage_curve",
     "sequence_ls_loss",
     "smooth_targets",
     "smoothed_target_values",
