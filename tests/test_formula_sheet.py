@@ -225,3 +225,17 @@ def test_large_vocabulary_floor_limit_both_conventions():
     h_off = -(1 - eps) * sp.log(1 - eps) - eps * sp.log(eps / (v - 1))
     limit_off = -(1 - eps) * sp.log(1 - eps) - eps * sp.log(eps)
     assert sp.simplify(sp.limit(h_off - eps * sp.log(v), v, sp.oo) - limit_off) == 0
+
+
+@pytest.mark.parametrize("k,eta", [(3, 0.2), (10, 0.4)])
+def test_symmetric_noise_row_both_columns(k, eta):
+    # expected one-hot of a label flipped with probability eta to one of the K-1 others,
+    # by enumerating the noisy label: off-target eps = eta, i.e. uniform alpha = eta K/(K-1)
+    t = 1
+    expected = torch.zeros(k, dtype=torch.float64)
+    for noisy in range(k):
+        expected[noisy] += (1 - eta) if noisy == t else eta / (k - 1)
+    target = torch.tensor([t])
+    assert torch.allclose(expected, _targets(target, k, eta, "off_target")[0], atol=1e-12)
+    assert torch.allclose(expected, _targets(target, k, eta * k / (k - 1))[0], atol=1e-12)
+    assert not torch.allclose(expected, _targets(target, k, eta)[0])   # not uniform with alpha = eta
