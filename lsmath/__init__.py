@@ -76,6 +76,12 @@ from .frameworks import (
     sequence_ls_loss,
     target_masses,
 )
+from .applications import (
+    optimal_discriminator,
+    optimal_preference_margin,
+    smoothed_discriminator_loss,
+    smoothed_dpo_loss,
+)
 from .priors import (
     OnlineLabelSmoothing,
     disturb_label_alpha,
@@ -144,7 +150,9 @@ __all__ = [
     "max_margin_direction_2d",
     "negative_log_likelihood",
     "one_hot_prediction_gradient",
+    "optimal_discriminator",
     "optimal_logit_gap",
+    "optimal_preference_margin",
     "prior_from_confusion",
     "prior_from_groups",
     "prior_optimal_logit_gaps",
@@ -155,6 +163,8 @@ __all__ = [
     "risk_coverage_curve",
     "sequence_ls_loss",
     "smooth_targets",
+    "smoothed_discriminator_loss",
+    "smoothed_dpo_loss",
     "smoothed_target_values",
     "softmax_hessian",
     "stationary_logits",
