@@ -8,6 +8,7 @@ instead of deep inside PyTorch or NumPy.
 from __future__ import annotations
 
 import math
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -64,7 +65,8 @@ def check_smoothing_scalar(value: object, name: str, *, allow_negative: bool = F
     """
     allowed = "<= 1 (finite)" if allow_negative else "in [0, 1]"
     _reject_non_real(value, name, allowed)
-    if type(value).__module__.startswith("torch") and hasattr(value, "dim"):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
         if value.dim() != 0 or value.dtype == _torch().bool or value.is_complex():
             raise TypeError(f"{name} must be a real number {allowed}, got a tensor of "
                             f"shape {tuple(value.shape)} and dtype {value.dtype}")
@@ -83,7 +85,8 @@ def check_smoothing_array(value: object, name: str, *, allow_negative: bool = Fa
     """A smoothing parameter given as a scalar or an array (closed forms broadcast)."""
     allowed = "<= 1" if allow_negative else "in [0, 1]"
     _reject_non_real(value, name, allowed)
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     raw = np.asarray(value)
     if raw.dtype.kind not in "iuf":
@@ -110,6 +113,22 @@ def reject_negative_smoothing(alpha, convention: str, where: str) -> None:
             "without bound as the logit gaps grow; the closed form needs "
             f"{name} in [0, 1]"
         )
+
+
+def check_temperature(temperature: object, name: str = "temperature", *, maximum: float | None = None) -> float:
+    """A temperature: a finite real ``> 0`` (and ``<= maximum`` when given); bool rejected."""
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a positive finite real number (> 0), got {type(temperature).__name__}")
+    value = float(temperature)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite real number (> 0), got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be <= {maximum:g}, got {value:g}: at such temperatures both softmaxes "
+            "are uniform to working precision and the T^2-scaled term is lost to rounding "
+            "(its limit as T -> inf is half the variance over classes of teacher - student logits)"
+        )
+    return value
 
 
 def check_ignore_index(ignore_index: object) -> int:

@@ -20,10 +20,13 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
+
+from ._validation import check_temperature
 
 __all__ = [
     "CalibrationBins",
@@ -37,8 +40,25 @@ __all__ = [
     "reliability_diagram",
 ]
 
-#: Rows of ``probs`` must sum to 1 within this absolute tolerance.
+#: Rows of ``probs`` must sum to 1 within this absolute tolerance (float32/64);
+#: low-precision tensors get ``4 * eps`` of their dtype (bfloat16: 0.03), since
+#: each probability is rounded to that precision.
 SUM_TOLERANCE = 1e-3
+
+
+def _sum_tolerance(x: object) -> float:
+    """Row-sum tolerance for ``probs``: 1e-3, or ``4 * eps`` of a coarser float dtype."""
+    dtype = getattr(x, "dtype", None)
+    try:
+        import torch
+
+        if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+            return max(SUM_TOLERANCE, 4 * torch.finfo(dtype).eps)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.floating):
+        return max(SUM_TOLERANCE, 4 * float(np.finfo(dtype).eps))
+    return SUM_TOLERANCE
 
 
 # --------------------------------------------------------------------------- checks
@@ -87,12 +107,14 @@ def _check_probs(probs: object) -> np.ndarray:
             f"probs must lie in [0, 1], got min {p.min():.4g} and max {p.max():.4g} "
             "(did you pass logits? apply softmax first)"
         )
+    tol = _sum_tolerance(probs)
     dev = np.abs(p.sum(axis=1) - 1.0)
-    if (dev > SUM_TOLERANCE).any():
+    if (dev > tol).any():
         row = int(dev.argmax())
         raise ValueError(
-            f"probs rows must sum to 1 (tolerance {SUM_TOLERANCE}); row {row} sums to "
-            f"{p[row].sum():.6g} (did you pass logits? apply softmax first)"
+            f"probs rows must sum to 1 (tolerance {tol:.3g} for dtype "
+            f"{getattr(probs, 'dtype', 'float64')}); row {row} sums to {p[row].sum():.6g}: "
+            "normalise the rows"
         )
     return p
 
@@ -123,12 +145,7 @@ def _check_n_bins(n_bins: object) -> int:
 
 
 def _check_temperature(temperature: object) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (Real, np.floating, np.integer)):
-        raise TypeError(f"temperature must be a positive real number, got {type(temperature).__name__}")
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a positive finite real number, got {t}")
-    return t
+    return check_temperature(temperature)
 
 
 # --------------------------------------------------------------------------- bins and ECE
@@ -304,6 +321,25 @@ def temperature_nll(logits, labels, temperature: float = 1.0) -> float:
     return float(_nll_and_derivatives(z, y, 1.0 / t)[0])
 
 
+def _check_tol(tol: object) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (Real, np.floating, np.integer)):
+        raise TypeError(f"tol must be a real number in (0, 1e-3], got {type(tol).__name__}")
+    value = float(tol)
+    if not (math.isfinite(value) and 0 < value <= 1e-3):
+        raise ValueError(f"tol must be a finite real number in (0, 1e-3], got {value}")
+    return value
+
+
+def _at_bound(value: float, which: str) -> float:
+    warnings.warn(
+        f"fit_temperature: the NLL optimum lies at or beyond the bound {which} = {value}; "
+        f"returning the bound (labels unrelated to the logits, or all predictions correct?)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return value
+
+
 def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.0), tol: float = 1e-10) -> float:
     """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
 
@@ -326,10 +362,14 @@ def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.
         logits: ``(N, K)`` finite real logits (torch tensor or NumPy array).
         labels: ``(N,)`` integer class indices in ``[0, K)``.
         bounds: ``(T_min, T_max)`` with ``0 < T_min < T_max``.
-        tol: stop when the bracket on ``beta`` is narrower than ``tol * beta``.
+        tol: relative tolerance on ``beta``: stop when the bracket is narrower
+            than ``tol * beta``; a finite real in ``(0, 1e-3]`` (larger values
+            would change the answer).
 
     Returns:
-        The fitted temperature (a float).
+        The fitted temperature (a float). When the optimum lies at or beyond a
+        bound (e.g. labels unrelated to the logits, where the NLL keeps falling
+        as ``T`` grows), the bound is returned with a ``RuntimeWarning``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -347,15 +387,16 @@ def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.
         raise TypeError("bounds must be a pair of positive reals (T_min, T_max)") from None
     if not (math.isfinite(t_min) and math.isfinite(t_max) and 0 < t_min < t_max):
         raise ValueError(f"bounds must satisfy 0 < T_min < T_max (finite), got {bounds!r}")
+    tol = _check_tol(tol)
     lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta
     beta = min(max(1.0, lo), hi)
     g_tol = 1e-13 * (1.0 + float(np.abs(z).mean()))
     if abs(_nll_and_derivatives(z, y, beta)[1]) <= g_tol:
         return float(1.0 / beta)  # already optimal (e.g. constant logits: NLL flat in T)
     if _nll_and_derivatives(z, y, lo)[1] >= 0:
-        return t_max
+        return _at_bound(t_max, "T_max")
     if _nll_and_derivatives(z, y, hi)[1] <= 0:
-        return t_min
+        return _at_bound(t_min, "T_min")
     for _ in range(200):
         _, g1, g2 = _nll_and_derivatives(z, y, beta)
         if abs(g1) <= g_tol:

@@ -38,12 +38,11 @@ from numbers import Integral
 import torch
 
 from ._validation import (
-    check_convention,
     check_ignore_index,
+    check_index_target,
     check_reduction,
-    check_smoothing_scalar,
 )
-from .targets import uniform_alpha
+from .targets import uniform_smoothing
 
 __all__ = ["ls_linear_cross_entropy"]
 
@@ -220,9 +219,10 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         scale = _row_scale(grad_out, reduction, denom, ignore, cdt)
         c = scale if w is None else ((1 - a) * w_t + (a / k) * w.sum()) * scale
         dvec = -(1 - a) * w_t * scale
-        if torch.is_grad_enabled():
-            # create_graph=True: an out-of-place, differentiable expression so
-            # that second derivatives (Hessians) work through this function.
+        if torch.is_grad_enabled() or _functorch_active() or _is_wrapped(grad_out):
+            # create_graph=True, or a batched backward (is_grads_batched, vectorised
+            # jacobian: vmap over this function): an out-of-place, differentiable
+            # expression, so that second derivatives and vmap work.
             p = torch.softmax(logits, dim=1, dtype=cdt)
             g = p * c.unsqueeze(1)
             if a != 0:
@@ -269,6 +269,28 @@ def _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction):
     return _LSCrossEntropyRows.apply(logits, target, float(a), weight, ignore, reduction)
 
 
+def _functorch_active() -> bool:
+    """True inside a torch.func transform (vmap, grad, jacrev, ...)."""
+    functorch = getattr(torch._C, "_functorch", None)
+    peek = getattr(functorch, "peek_interpreter_stack", None)
+    return peek is not None and peek() is not None
+
+
+def _is_wrapped(x: torch.Tensor) -> bool:
+    """True for a batched or functorch-wrapped tensor.
+
+    ``autograd.grad(..., is_grads_batched=True)`` and ``jacobian(vectorize=True)``
+    run the backward pass under vmap with a batched ``grad_out`` that no
+    interpreter stack reports; only the tensor itself says so.
+    """
+    functorch = getattr(torch._C, "_functorch", None)
+    for name in ("is_functorch_wrapped_tensor", "is_batchedtensor", "is_legacy_batchedtensor"):
+        check = getattr(functorch, name, None)
+        if check is not None and check(x):
+            return True
+    return False
+
+
 def _fast_path_available(*tensors: torch.Tensor) -> bool:
     """False inside torch.func transforms, forward-mode AD, torch.compile tracing,
     or for meta tensors / FakeTensors / tensor subclasses among ``tensors``.
@@ -277,17 +299,15 @@ def _fast_path_available(*tensors: torch.Tensor) -> bool:
     custom backward of this module (which has no forward-mode or vmap rule and
     reads values with ``.item()``).
     """
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if is_compiling is not None and is_compiling():
+        return False
     for x in tensors:
         if x.device.type == "meta" or type(x) is not torch.Tensor and not isinstance(x, torch.nn.Parameter):
             return False
-    functorch = getattr(torch._C, "_functorch", None)
-    peek = getattr(functorch, "peek_interpreter_stack", None)
-    if peek is not None and peek() is not None:
+    if _functorch_active():
         return False
     if getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0:
-        return False
-    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    if is_compiling is not None and is_compiling():
         return False
     return True
 
@@ -305,7 +325,7 @@ def _default_chunk_size(n: int, d: int, v: int) -> int:
 
 class _LinearLSCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, target, a, ignore, reduction, chunk):
+    def forward(ctx, hidden, weight, target, a, ignore, reduction, chunk, out_dtype):
         n, _ = hidden.shape
         v = weight.shape[0]
         cdt = _compute_dtype(hidden.dtype)
@@ -339,69 +359,96 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
             loss = per.sum() / count
         ctx.save_for_backward(hidden, weight, safe_t, ignore, m, s, count)
         ctx.a, ctx.reduction, ctx.chunk = a, reduction, rows
-        return loss.to(hidden.dtype)
+        return loss.to(out_dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
-        hidden, weight, safe_t, ignore, m, s, count = ctx.saved_tensors
-        a, reduction, rows = ctx.a, ctx.reduction, ctx.chunk
-        n, _ = hidden.shape
-        v = weight.shape[0]
-        cdt = m.dtype
-        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        scale = _row_scale(grad_out, reduction, count, ignore, cdt)
-        coef = scale / s  # c_n = scale_n without class weights
-        bvec = (a / v) * scale if a != 0 else None
-        dvec = -(1 - a) * scale
-        low = hidden.dtype != cdt
-        # Vocabulary blocks: in float32/float64 one block (the whole vocabulary),
-        # and dL/dW accumulates in place. In low precision, blocks of vb rows of W
-        # with vb * D about rows * V, each block's dL/dW summed over the row chunks
-        # in float32 and then rounded once: the float32 accumulator is never
-        # larger than a chunk of logits (and never V x D).
-        vb = v if not low else max(1, min(v, -(-rows * v // hidden.shape[1])))
-        grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = torch.empty_like(weight) if need_w else None
-        h_acc = torch.zeros(hidden.shape, dtype=cdt, device=hidden.device) if need_h and vb < v else None
-        w_acc = torch.empty((vb, weight.shape[1]), dtype=cdt, device=weight.device) if need_w and low else None
-        lflat = torch.empty(rows * vb, dtype=hidden.dtype, device=hidden.device)
-        gflat = lflat if not low else torch.empty(rows * vb, dtype=cdt, device=hidden.device)
-        for b0 in range(0, v, vb):
-            b1 = min(v, b0 + vb)
-            wb = weight[b0:b1]
-            acc = None
+        hidden, weight = ctx.saved_tensors[:2]
+        with torch.no_grad(), torch.autocast(hidden.device.type, enabled=False):
+            grad_h, grad_w = _linear_backward(ctx, grad_out)
+        if torch.is_grad_enabled():  # create_graph=True: first derivatives only
+            grad_h = None if grad_h is None else _NoDoubleBackward.apply(grad_h, hidden, weight)
+            grad_w = None if grad_w is None else _NoDoubleBackward.apply(grad_w, hidden, weight)
+        return grad_h, grad_w, None, None, None, None, None, None
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    """Identity on a gradient, whose own backward raises a clear error."""
+
+    @staticmethod
+    def forward(ctx, grad, hidden, weight):
+        return grad.view_as(grad)
+
+    @staticmethod
+    def backward(ctx, *_):
+        raise RuntimeError(
+            "ls_linear_cross_entropy does not support double backward (second derivatives): "
+            "its backward pass recomputes the logits chunk by chunk without a graph. "
+            "Use ls_cross_entropy(hidden @ weight.T, target, ...) for Hessians."
+        )
+
+
+def _linear_backward(ctx, grad_out):
+    """dL/dhidden and dL/dweight, chunk by chunk (see ``ls_linear_cross_entropy``)."""
+    hidden, weight, safe_t, ignore, m, s, count = ctx.saved_tensors
+    a, reduction, rows = ctx.a, ctx.reduction, ctx.chunk
+    n, _ = hidden.shape
+    v = weight.shape[0]
+    cdt = m.dtype
+    need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    scale = _row_scale(grad_out, reduction, count, ignore, cdt)
+    coef = scale / s  # c_n = scale_n without class weights
+    bvec = (a / v) * scale if a != 0 else None
+    dvec = -(1 - a) * scale
+    low = hidden.dtype != cdt
+    # Vocabulary blocks: in float32/float64 one block (the whole vocabulary),
+    # and dL/dW accumulates in place. In low precision, blocks of vb rows of W
+    # with vb * D about rows * V, each block's dL/dW summed over the row chunks
+    # in float32 and then rounded once: the float32 accumulator is never
+    # larger than a chunk of logits (and never V x D).
+    vb = v if not low else max(1, min(v, -(-rows * v // hidden.shape[1])))
+    grad_h = torch.empty_like(hidden) if need_h else None
+    grad_w = torch.empty_like(weight) if need_w else None
+    h_acc = torch.zeros(hidden.shape, dtype=cdt, device=hidden.device) if need_h and vb < v else None
+    w_acc = torch.empty((vb, weight.shape[1]), dtype=cdt, device=weight.device) if need_w and low else None
+    lflat = torch.empty(rows * vb, dtype=hidden.dtype, device=hidden.device)
+    gflat = lflat if not low else torch.empty(rows * vb, dtype=cdt, device=hidden.device)
+    for b0 in range(0, v, vb):
+        b1 = min(v, b0 + vb)
+        wb = weight[b0:b1]
+        acc = None
+        if need_w:
+            acc = grad_w[b0:b1] if not low else w_acc[: b1 - b0]
+            acc.zero_()
+        for i in range(0, n, rows):
+            j = min(n, i + rows)
+            shape = (j - i, b1 - b0)
+            z = torch.mm(hidden[i:j], wb.t(), out=lflat[: shape[0] * shape[1]].view(shape))
+            t_blk, d_blk = safe_t[i:j], dvec[i:j]
+            if vb < v:  # the one-hot part only where the target falls in this block
+                inside = (t_blk >= b0) & (t_blk < b1)
+                t_blk = torch.where(inside, t_blk - b0, 0)
+                d_blk = torch.where(inside, d_blk, 0.0)
+            bv = None if bvec is None else bvec[i:j]
+            g = _row_grad_(z, m[i:j], coef[i:j], bv, None, t_blk, d_blk, gflat[: shape[0] * shape[1]].view(shape))
+            g_in = g if not low else z.copy_(g)  # G in the input dtype, in the logits buffer
+            if need_h:
+                if h_acc is None:
+                    torch.mm(g_in, wb, out=grad_h[i:j])
+                else:
+                    h_acc[i:j] += g_in @ wb
             if need_w:
-                acc = grad_w[b0:b1] if not low else w_acc[: b1 - b0]
-                acc.zero_()
-            for i in range(0, n, rows):
-                j = min(n, i + rows)
-                shape = (j - i, b1 - b0)
-                z = torch.mm(hidden[i:j], wb.t(), out=lflat[: shape[0] * shape[1]].view(shape))
-                t_blk, d_blk = safe_t[i:j], dvec[i:j]
-                if vb < v:  # the one-hot part only where the target falls in this block
-                    inside = (t_blk >= b0) & (t_blk < b1)
-                    t_blk = torch.where(inside, t_blk - b0, 0)
-                    d_blk = torch.where(inside, d_blk, 0.0)
-                bv = None if bvec is None else bvec[i:j]
-                g = _row_grad_(z, m[i:j], coef[i:j], bv, None, t_blk, d_blk, gflat[: shape[0] * shape[1]].view(shape))
-                g_in = g if not low else z.copy_(g)  # G in the input dtype, in the logits buffer
-                if need_h:
-                    if h_acc is None:
-                        torch.mm(g_in, wb, out=grad_h[i:j])
-                    else:
-                        h_acc[i:j] += g_in @ wb
-                if need_w:
-                    if not low:
-                        acc.addmm_(g_in.t(), hidden[i:j])
-                    elif g.device.type == "cpu":  # float32 G times float32 rows of hidden
-                        acc.addmm_(g.t(), hidden[i:j].to(cdt))
-                    else:  # keep the product in the input dtype (tensor cores), sum in float32
-                        acc += g_in.t() @ hidden[i:j]
-            if need_w and low:
-                grad_w[b0:b1] = acc
-        if h_acc is not None:
-            grad_h.copy_(h_acc)
-        return grad_h, grad_w, None, None, None, None, None
+                if not low:
+                    acc.addmm_(g_in.t(), hidden[i:j])
+                elif g.device.type == "cpu":  # float32 G times float32 rows of hidden
+                    acc.addmm_(g.t(), hidden[i:j].to(cdt))
+                else:  # keep the product in the input dtype (tensor cores), sum in float32
+                    acc += g_in.t() @ hidden[i:j]
+        if need_w and low:
+            grad_w[b0:b1] = acc
+    if h_acc is not None:
+        grad_h.copy_(h_acc)
+    return grad_h, grad_w
 
 
 def ls_linear_cross_entropy(
@@ -445,7 +492,20 @@ def ls_linear_cross_entropy(
             (per-row losses, shape ``hidden.shape[:-1]``, 0 on ignored rows).
 
     Returns:
-        The loss in ``hidden``'s dtype (float16/bfloat16 are computed in float32).
+        The loss in ``hidden``'s dtype (float16/bfloat16 are computed in float32);
+        float32 under ``torch.autocast``, as ``F.cross_entropy`` returns there.
+
+    Supported: first derivatives for ``hidden`` and ``weight`` (autograd);
+    ``torch.autocast`` (``hidden`` and ``weight`` may then differ in dtype: both
+    are cast to the autocast dtype, as ``F.linear`` would); any device. Under
+    ``torch.func`` transforms, forward-mode AD, ``torch.compile`` and for meta
+    or fake tensors the function falls back to the plain (memory-hungry)
+    ``ls_cross_entropy(hidden @ weight.T, ...)``, which supports them. Not
+    supported: double backward (a clear RuntimeError when a second derivative
+    is requested), bias and class weights (add the bias to ``hidden`` with an
+    extra constant column; for class weights use ``ls_cross_entropy``).
+    Speed: on CPU in bfloat16 the chunked matrix products are slower than one
+    large product; use it where the memory of the ``N x V`` logits matters.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -457,13 +517,39 @@ def ls_linear_cross_entropy(
         >>> bool(torch.isclose(a, b))
         True
     """
+    a, chunk = _check_linear_arguments(
+        hidden, weight, target, alpha, chunk_size, convention, ignore_index, reduction
+    )
+    batch_shape = tuple(target.shape)
+    hidden, weight, out_dtype = _autocast_inputs(hidden, weight)
+    h2, t1 = hidden.reshape(-1, hidden.shape[-1]), target.reshape(-1).long()
+    if h2.shape[0] == 0 or not _fast_path_available(h2, weight, t1):
+        # empty batch, torch.func, forward-mode AD, torch.compile, meta/fake
+        # tensors: the plain formula (which supports all of them)
+        from .losses import ls_cross_entropy
+
+        loss = ls_cross_entropy(
+            h2 @ weight.t(), t1, a, ignore_index=ignore_index, reduction=reduction
+        ).to(out_dtype)
+    else:
+        ignore = _targets_in_range(t1, weight.shape[0], ignore_index)
+        with torch.autocast(h2.device.type, enabled=False):
+            loss = _LinearLSCrossEntropy.apply(h2, weight, t1, a, ignore, reduction, chunk, out_dtype)
+    return loss.reshape(batch_shape) if reduction == "none" else loss
+
+
+def _check_linear_arguments(hidden, weight, target, alpha, chunk_size, convention, ignore_index, reduction):
+    """Validate ``ls_linear_cross_entropy``'s arguments; return ``(a, chunk)``."""
     for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not hidden.dtype.is_floating_point:
         raise TypeError(f"hidden must have a floating dtype, got {hidden.dtype}")
-    if weight.dtype != hidden.dtype:
-        raise TypeError(f"weight must have the dtype of hidden ({hidden.dtype}), got {weight.dtype}")
+    if weight.dtype != hidden.dtype and not _autocast_enabled(hidden.device.type):
+        raise TypeError(
+            f"weight must have the dtype of hidden ({hidden.dtype}), got {weight.dtype} "
+            "(mixed dtypes are accepted under torch.autocast, as F.linear accepts them)"
+        )
     if hidden.dim() < 1:
         raise ValueError("hidden must have shape (N, D) or (..., D), got a scalar")
     if weight.dim() != 2:
@@ -473,41 +559,47 @@ def ls_linear_cross_entropy(
         raise ValueError(
             f"weight must have shape (V, D) with D = hidden.shape[-1] = {d}, got {tuple(weight.shape)}"
         )
-    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got {target.dtype}")
+    check_index_target(target)
     if tuple(target.shape) != tuple(hidden.shape[:-1]):
         raise ValueError(
             f"target shape {tuple(target.shape)} does not match hidden shape {tuple(hidden.shape)}: "
             f"expected {tuple(hidden.shape[:-1])}"
         )
     check_reduction(reduction)
-    check_convention(convention)
     check_ignore_index(ignore_index)
-    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
     v = weight.shape[0]
     if v < 1:
         raise ValueError("weight must have at least one row (V >= 1)")
-    a = float(uniform_alpha(alpha, v, convention, allow_negative=True))
-    batch_shape = tuple(target.shape)
-    h2 = hidden.reshape(-1, d)
-    t1 = target.reshape(-1).long()
-    n = h2.shape[0]
+    a = uniform_smoothing(alpha, v, convention)
+    n = max(1, target.numel())
     if chunk_size is None:
-        chunk = _default_chunk_size(max(n, 1), d, v)
-    else:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-        chunk = int(chunk_size)
-    ignore = _targets_in_range(t1, v, ignore_index)
-    if n == 0:  # empty batch: what the plain formula gives
-        z = h2 @ weight.t()
-        per = z.sum(dim=1)
-        loss = per if reduction == "none" else per.sum()
-        if reduction == "mean":
-            loss = loss * math.nan
-        return loss.reshape(batch_shape) if reduction == "none" else loss
-    loss = _LinearLSCrossEntropy.apply(h2, weight, t1, a, ignore, reduction, chunk)
-    return loss.reshape(batch_shape) if reduction == "none" else loss
+        return a, _default_chunk_size(n, d, v)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    return a, int(chunk_size)
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def _autocast_inputs(hidden, weight):
+    """Under autocast: cast both to the autocast dtype (as ``F.linear`` does); loss in float32.
+
+    Returns ``(hidden, weight, out_dtype)``; outside autocast the inputs are
+    unchanged and the loss has ``hidden``'s dtype.
+    """
+    device_type = hidden.device.type
+    if not _autocast_enabled(device_type):
+        return hidden, weight, hidden.dtype
+    try:
+        dtype = torch.get_autocast_dtype(device_type)
+    except AttributeError:  # torch < 2.4
+        dtype = torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+    return hidden.to(dtype), weight.to(dtype), torch.float32
 
 
 # ----------------------------------------------------------------------------

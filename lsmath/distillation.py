@@ -22,7 +22,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._validation import as_logit_matrix, check_num_classes, check_reduction
+from ._validation import (
+    as_logit_matrix,
+    check_ignore_index,
+    check_num_classes,
+    check_reduction,
+    check_temperature,
+)
 from .losses import ls_cross_entropy
 
 __all__ = [
@@ -43,15 +49,12 @@ __all__ = [
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+#: Largest temperature the distillation functions accept (see check_temperature).
+MAX_TEMPERATURE = 1e4
+
+
 def _check_temperature(temperature: object) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (Real, np.floating, np.integer)):
-        raise TypeError(
-            f"temperature must be a finite real number > 0, got {type(temperature).__name__}"
-        )
-    value = float(temperature)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"temperature must be a finite real number > 0, got {value}")
-    return value
+    return check_temperature(temperature, maximum=MAX_TEMPERATURE)
 
 
 def _check_pair(student_logits: object, teacher_logits: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +76,7 @@ def distillation_loss(
     target: torch.Tensor | None = None,
     hard_weight: float = 0.0,
     reduction: str = "mean",
+    ignore_index: int = -100,
 ) -> torch.Tensor:
     """Knowledge-distillation loss ``T^2 * KL(softmax(t/T) || softmax(s/T))``.
 
@@ -105,6 +109,11 @@ def distillation_loss(
         hard_weight: weight of the hard-label term, in ``[0, 1]``; needs
             ``target`` when ``> 0``. ``hard_weight=1`` gives plain cross-entropy.
         reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"``.
+        ignore_index: class-index targets equal to it (default -100, as in
+            PyTorch) contribute no hard-label term: 0 in ``"none"``/``"sum"``,
+            and ``"mean"`` averages the hard term over the other rows only (as
+            ``F.cross_entropy`` does) while the distillation term is averaged
+            over all rows.
 
     Raises:
         TypeError: non-tensor or non-float logits, non-real temperature or weight.
@@ -130,6 +139,7 @@ def distillation_loss(
     student_logits, teacher_logits = _check_pair(student_logits, teacher_logits)
     T = _check_temperature(temperature)
     check_reduction(reduction)
+    check_ignore_index(ignore_index)
     if isinstance(hard_weight, bool) or not isinstance(hard_weight, (Real, np.floating, np.integer)):
         raise TypeError(f"hard_weight must be a real number in [0, 1], got {type(hard_weight).__name__}")
     w = float(hard_weight)
@@ -154,26 +164,46 @@ def distillation_loss(
     # which correctly drops that class's term.
     per_sample = (T * T) * (log_qt.exp() * (log_qt - log_qs)).sum(dim=1)
 
-    if w > 0:
-        if not isinstance(target, torch.Tensor):
-            raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
-        tgt = target.unsqueeze(0) if unbatched else target
-        if tgt.dtype.is_floating_point:
-            tgt = tgt.to(work_dtype)
-        elif tgt.dim() != 1 or tgt.shape[0] != s.shape[0]:
-            raise ValueError(
-                f"target must have shape (N,) = ({s.shape[0]},) to match the logits, got {tuple(target.shape)}"
-            )
-        ce = ls_cross_entropy(s, tgt, 0.0, reduction="none")
-        per_sample = (1.0 - w) * per_sample + w * ce
-
+    if w == 0:
+        kd = per_sample.squeeze(0) if unbatched and reduction == "none" else per_sample
+        return _reduce_rows(kd, reduction).to(out_dtype)
+    ce = _hard_term(s, target, unbatched, work_dtype, ignore_index)
     if reduction == "none":
-        loss = per_sample.squeeze(0) if unbatched else per_sample
+        loss = (1.0 - w) * per_sample + w * ce
+        loss = loss.squeeze(0) if unbatched else loss
     elif reduction == "sum":
-        loss = per_sample.sum()
-    else:
-        loss = per_sample.mean()
+        loss = (1.0 - w) * per_sample.sum() + w * ce.sum()
+    else:  # the CE mean runs over non-ignored rows, as in F.cross_entropy
+        loss = (1.0 - w) * per_sample.mean() + w * _mean_over_kept(ce, target, ignore_index)
     return loss.to(out_dtype)
+
+
+def _reduce_rows(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+
+
+def _hard_term(s, target, unbatched, work_dtype, ignore_index):
+    """Per-row cross-entropy at temperature 1 against ``target`` (0 on ignored rows)."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    tgt = target.unsqueeze(0) if unbatched else target
+    if tgt.dtype.is_floating_point:
+        tgt = tgt.to(work_dtype)
+    elif tgt.dim() != 1 or tgt.shape[0] != s.shape[0]:
+        raise ValueError(
+            f"target must have shape (N,) = ({s.shape[0]},) to match the logits, got {tuple(target.shape)}"
+        )
+    return ls_cross_entropy(s, tgt, 0.0, ignore_index=ignore_index, reduction="none")
+
+
+def _mean_over_kept(ce: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Mean of the per-row CE over rows whose class-index target is not ``ignore_index``."""
+    if target.dtype.is_floating_point:
+        return ce.mean()
+    kept = (target.reshape(-1) != ignore_index).sum()
+    return ce.sum() / kept
 
 
 def distillation_gradient(student_logits, teacher_logits, temperature: float):

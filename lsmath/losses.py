@@ -26,7 +26,7 @@ from ._validation import (
     check_smoothing_scalar,
     check_tensor_logits,
 )
-from .targets import smooth_targets, uniform_alpha
+from .targets import smooth_targets, uniform_smoothing
 from .chunked import _fast_path_available, _ls_cross_entropy_rows, _targets_in_range
 
 __all__ = ["ls_cross_entropy", "ls_gradient"]
@@ -96,7 +96,7 @@ def ls_cross_entropy(
         >>> round(ls_cross_entropy(z, torch.tensor([0]), 0.1).item(), 4)
         0.3729
     """
-    logits = check_tensor_logits(logits)
+    logits = _autocast_logits(check_tensor_logits(logits))
     a, weight, prior = _check_loss_arguments(
         logits, target, alpha, convention, weight, ignore_index, reduction, prior
     )
@@ -125,9 +125,8 @@ def _check_loss_arguments(logits, target, alpha, convention, weight, ignore_inde
     check_reduction(reduction)
     check_convention(convention)
     check_ignore_index(ignore_index)
-    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
     k = logits.shape[0] if logits.dim() == 1 else logits.shape[1]
-    a = float(uniform_alpha(alpha, k, convention, allow_negative=True))
+    a = uniform_smoothing(alpha, k, convention)
     if weight is not None:
         if not isinstance(weight, torch.Tensor) or not weight.dtype.is_floating_point:
             raise TypeError("weight must be a floating torch.Tensor of shape (K,) or None")
@@ -235,8 +234,25 @@ def _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction)
 
 
 def _result_dtype(logits, target):
-    """The dtype of the loss: the logits' dtype (as F.cross_entropy returns it)."""
+    """The dtype of the loss, as ``F.cross_entropy`` returns it.
+
+    The logits' dtype; with probability targets, the promotion of both dtypes
+    (float16 logits with float32 probabilities give float32).
+    """
+    if target.dtype.is_floating_point:
+        return torch.promote_types(logits.dtype, target.dtype)
     return logits.dtype
+
+
+def _autocast_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Under autocast, cross-entropy runs in float32 (PyTorch's fp32 op list): upcast."""
+    if logits.dtype not in LOW_PRECISION:
+        return logits
+    try:
+        enabled = torch.is_autocast_enabled(logits.device.type)
+    except TypeError:  # torch < 2.4: no device-type argument
+        enabled = torch.is_autocast_cpu_enabled() if logits.device.type == "cpu" else torch.is_autocast_enabled()
+    return logits.float() if enabled else logits
 
 
 def ls_gradient(logits, target, alpha: float, convention: str = "uniform", *, prior=None):
@@ -264,9 +280,7 @@ def ls_gradient(logits, target, alpha: float, convention: str = "uniform", *, pr
     unbatched = z.dim() == 1
     z = z.reshape(-1, z.shape[-1])
     k = z.shape[1]
-    check_convention(convention)
-    alpha = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
-    a = float(uniform_alpha(alpha, k, convention, allow_negative=True))
+    a = uniform_smoothing(alpha, k, convention)
     t = torch.as_tensor(target)
     if t.dtype == torch.bool or t.dtype.is_complex:
         raise TypeError(f"target must hold integer class indices or probabilities, got {t.dtype}")

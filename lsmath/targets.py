@@ -91,6 +91,21 @@ def uniform_alpha(
     return float(arr) if arr.ndim == 0 else arr
 
 
+def uniform_smoothing(alpha, num_classes: int, convention: str = "uniform") -> float:
+    """Scalar version of :func:`uniform_alpha` for the losses (plain Python, traceable).
+
+    Validates a scalar ``alpha`` (a real or a 0-d tensor, negative allowed) and
+    returns the uniform-convention value; ``K = 1`` is allowed in the uniform
+    convention (PyTorch returns a loss of 0 there).
+    """
+    check_convention(convention)
+    if convention == "off_target":
+        k = check_num_classes(num_classes)
+        return check_smoothing_scalar(alpha, "eps", allow_negative=True) * k / (k - 1)
+    check_num_classes(num_classes, minimum=1)
+    return check_smoothing_scalar(alpha, "alpha", allow_negative=True)
+
+
 def smoothed_target_values(
     alpha, num_classes: int, convention: str = "uniform", *, allow_negative: bool = False
 ):
@@ -155,9 +170,7 @@ def smooth_targets(
         tensor([[0.1500, 0.8500]])
     """
     k = check_num_classes(num_classes, minimum=1 if convention == "uniform" else 2)
-    check_convention(convention)
-    a = check_smoothing_scalar(alpha, "alpha", allow_negative=True)
-    a = float(uniform_alpha(a, k, convention, allow_negative=True))
+    a = uniform_smoothing(alpha, k, convention)
     if dtype is None:
         dtype = torch.get_default_dtype()
     elif not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:

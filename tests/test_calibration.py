@@ -301,10 +301,13 @@ def test_fit_temperature_accepts_torch_float32_with_grad():
 def test_fit_temperature_bounds_and_edge_cases():
     # every prediction right: NLL decreases as T -> 0, so the lower bound is returned
     z = np.array([[3.0, 0.0], [0.0, 2.0]])
-    assert fit_temperature(z, np.array([0, 1])) == 0.01
-    assert fit_temperature(z, np.array([0, 1]), bounds=(0.5, 4.0)) == 0.5
+    with pytest.warns(RuntimeWarning, match="bound"):  # issue 18: the bound is not silent
+        assert fit_temperature(z, np.array([0, 1])) == 0.01
+    with pytest.warns(RuntimeWarning, match="bound"):
+        assert fit_temperature(z, np.array([0, 1]), bounds=(0.5, 4.0)) == 0.5
     # every prediction wrong: T -> infinity
-    assert fit_temperature(z, np.array([1, 0]), bounds=(0.5, 4.0)) == 4.0
+    with pytest.warns(RuntimeWarning, match="bound"):
+        assert fit_temperature(z, np.array([1, 0]), bounds=(0.5, 4.0)) == 4.0
     # constant logits: the NLL does not depend on T; T = 1 is returned
     assert fit_temperature(np.zeros((5, 3)), np.array([0, 1, 2, 0, 1])) == 1.0
     # temperature scaling keeps the arg-max: accuracy is unchanged
