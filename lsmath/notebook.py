@@ -28,6 +28,10 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        # a NumPy or PyTorch scalar: its repr (``np.float64(0.5)`` under NumPy 2)
+        # is not a number, so ``{glue:text}`name:.2f``` could not format it
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
