@@ -451,7 +451,7 @@ class TwinMixture:
 
     @property
     def groups(self) -> np.ndarray:
-        """Group id of each class: ``[0, 0, 1, 1, ...]``."""
+        """The group id of each class, ``[0, 0, 1, 1, ...]`` (twins share one)."""
         return np.arange(self.means.shape[0]) // 2
 
     def posterior(self, x_raw: np.ndarray) -> np.ndarray:
