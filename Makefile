@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv book test unit notebooks nbval-dev execute portability lock book-check browser-check linkcheck sync-setup clean
+.PHONY: venv book test unit notebooks nbval-dev execute portability lock pdf book-check browser-check linkcheck sync-setup clean
 
 # The venv installs the locked environment (requirements.lock: every package
 # pinned, compiled from requirements.txt; refresh on purpose with `make lock`).
@@ -84,6 +84,15 @@ browser-check: venv
 	BOOK_HTML=$(OUT)/_build/html $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
 
 test: unit notebooks book-check browser-check
+
+# Whole-book PDF with Jupyter Book's LaTeX builder (XeLaTeX; needs Debian's
+# texlive-xetex texlive-latex-extra latexmk texlive-lang-chinese fonts-noto-cjk),
+# from the stored outputs. Lands in $(OUT)/_build/latex/ and, when the HTML book
+# exists, beside it as _build/html/label-smoothing-derived.pdf (the preface links it).
+PDF_NAME := label-smoothing-derived.pdf
+pdf: venv $(CI_CONFIG)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . --builder pdflatex --config $(CI_CONFIG) --path-output $(OUT)
+	if [ -d $(OUT)/_build/html ]; then cp $(OUT)/_build/latex/$(PDF_NAME) $(OUT)/_build/html/; fi
 
 # External links (needs network; not run in CI).
 linkcheck: venv $(CI_CONFIG)
