@@ -31,6 +31,7 @@ from .closed_forms import (
     optimal_logit_gap,
 )
 from .chunked import ls_linear_cross_entropy
+from .nn import LabelSmoothingCrossEntropy
 from .dynamics import (
     cross_entropy_gradient,
     gradient_component_bounds,
@@ -110,6 +111,7 @@ from .robustness import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "LabelSmoothingCrossEntropy",
     "OnlineLabelSmoothing",
     "alpha_from_eps",
     "aurc",

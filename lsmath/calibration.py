@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._optional import require
 from ._validation import check_temperature
 
 __all__ = [
@@ -465,7 +466,7 @@ def reliability_diagram(probs, labels, n_bins: int = 15, ax=None, *, title: str 
     Example:
         >>> ax = reliability_diagram(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]), n_bins=5)
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "reliability_diagram")
 
     b = calibration_bins(probs, labels, n_bins)
     ece = expected_calibration_error(probs, labels, n_bins)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._optional import require
+
 __all__ = ["Split", "load_digits_split", "make_mnist1d_split", "make_separable_2d", "standardise"]
 
 
@@ -68,7 +70,7 @@ def load_digits_split(
             ``0..len(classes)-1`` in the given order. With a subset, the split
             sizes are capped proportionally to what is available.
     """
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", "load_digits_split").load_digits
 
     x, y = load_digits(return_X_y=True)
     x = x.astype(np.float64)
@@ -92,7 +94,8 @@ def make_mnist1d_split(
     The generator's own seed is ``seed``; the pooled samples are then split
     ``n_train / n_val / n_test`` and standardised on the training split.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    mnist1d_data = require("mnist1d.data", "make_mnist1d_split")
+    get_dataset_args, make_dataset = mnist1d_data.get_dataset_args, mnist1d_data.make_dataset
 
     args = get_dataset_args()
     total = n_train + n_val + n_test

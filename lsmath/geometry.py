@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._optional import require
 from ._validation import check_convention, check_smoothing_scalar
 from .targets import smoothed_target_values
 
@@ -153,7 +154,7 @@ def logistic_gd(
         >>> path.steps.tolist()
         [0, 1, 10]
     """
-    from scipy.special import expit
+    expit = require("scipy.special", "logistic_gd").expit
 
     a_pts = _signed_points(x, y)
     n, d = a_pts.shape

@@ -15,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import sympy as sp
-
+from ._optional import require
 from ._validation import check_convention
+
+sp = require("sympy", "lsmath.symbolic")
 
 __all__ = [
     "softmax",
