@@ -105,3 +105,29 @@ def test_every_public_name_has_a_docstring_with_an_example():
     api = (ROOT / "chapters" / "api.md").read_text(encoding="utf-8")
     modules = {getattr(lsmath, n).__module__ for n in lsmath.__all__}
     assert all(f"automodule:: {m}" in api for m in modules), "a module is missing from the API page"
+
+
+PAGES = sorted((ROOT / "chapters").glob("*.md")) + CHAPTERS
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_page_names_a_source_by_its_file_number(page):
+    """Blog posts are named for the reader (title or short name), never 'seed 00x'."""
+    text = page.read_text(encoding="utf-8")
+    # Prose only: internal labels such as (ch7-seed002)= are never shown.
+    assert not re.search(r"\bseeds? 0\d\d\b", text, re.I), page.name
+
+
+@pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
+def test_glue_keys_are_glued(nb_path):
+    """Every {glue:...}`key` in the prose is glued by a code cell of the same chapter."""
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    used = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", md))
+    glued = set()
+    for c in nb["cells"]:
+        for out in c.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued.add(name)
+    assert not used - glued, f"not glued: {sorted(used - glued)}"
