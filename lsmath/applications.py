@@ -75,8 +75,9 @@ def optimal_discriminator(p_data, p_model, real_smoothing: float = 0.0, fake_smo
     2014's ``p_data / (p_data + p_model)``).
 
     Args:
-        p_data, p_model: densities (floats or arrays of one shape), nonnegative,
-            with a positive sum at every point.
+        p_data: data density (a float or an array), nonnegative.
+        p_model: model density, broadcastable with ``p_data``, nonnegative;
+            ``p_data + p_model`` must be positive at every point.
         real_smoothing: ``a`` in [0, 1); the real target is ``1 - a``.
         fake_smoothing: ``b`` in [0, 1); the fake target is ``b``.
 
@@ -173,9 +174,11 @@ def smoothed_dpo_loss(
     :func:`optimal_preference_margin`.
 
     Args:
-        policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
-            reference_rejected_logps: sequence log-probabilities, shape ``(N,)``
-            each (any common shape works).
+        policy_chosen_logps: log-probability of each chosen response under the
+            policy, shape ``(N,)`` (any shape shared by the four tensors works).
+        policy_rejected_logps: the same for the rejected responses.
+        reference_chosen_logps: chosen responses under the reference policy.
+        reference_rejected_logps: rejected responses under the reference policy.
         beta: inverse temperature ``> 0``.
         label_smoothing: ``eps`` in [0, 1) (TRL asks for [0, 0.5)).
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
