@@ -256,8 +256,10 @@ def test_torch_func_transforms_use_the_formula():
 @pytest.mark.parametrize("k", [10, 2000])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fast_path_peak_memory_is_one_gradient_buffer(dtype, k):
-    """forward + backward allocate dL/dz (N x K in the input dtype), float32 chunks of
-    rows and O(N) row statistics; PyTorch's label-smoothed cross_entropy needs more."""
+    """bfloat16: forward + backward allocate dL/dz (N x K in the input dtype), float32
+    chunks of rows and O(N) row statistics; PyTorch's label-smoothed cross_entropy needs
+    more. float32: ls_cross_entropy *is* F.cross_entropy (issue 18: never slower under
+    load), so its peak equals PyTorch's."""
     n = 512
     g = torch.Generator().manual_seed(5)
     z = torch.randn(n, k, generator=g).to(dtype).requires_grad_()
@@ -265,6 +267,9 @@ def test_fast_path_peak_memory_is_one_gradient_buffer(dtype, k):
     ours = peak_memory_bytes(lambda: ls_cross_entropy(z, t, 0.1).backward())
     z.grad = None
     theirs = peak_memory_bytes(lambda: F.cross_entropy(z, t, label_smoothing=0.1).backward())
+    if dtype == torch.float32:
+        assert ours == theirs
+        return
     grad_bytes = n * k * z.element_size()
     chunk_bytes = 4 * min(n, 2**18 // k) * k
     # float32 work buffers: one chunk of rows (two for low precision: the upcast input)
