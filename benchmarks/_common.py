@@ -146,3 +146,32 @@ def fmt_mib(x):
 def load_note():
     la = os.getloadavg()
     return f"load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} on {os.cpu_count()} CPUs"
+
+
+class BusyProcesses:
+    """``with BusyProcesses(n):`` runs ``n`` spinning Python processes beside the benchmark.
+
+    They stand for what else runs on a user's machine (issue 18: "with and
+    without a concurrent busy process"); they are ended, by their own process
+    handles, when the block exits.
+    """
+
+    def __init__(self, n: int):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        code = "while True:\n    pass"
+        self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait()
+        return False
+
+
+def resolve_threads(threads: int) -> int:
+    """0 means torch's default intra-op thread count (what a user gets)."""
+    return threads if threads > 0 else torch.get_num_threads()

@@ -62,7 +62,9 @@ def main():
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--dtype", choices=list(DTYPES), default="float32")
     ap.add_argument("--rounds", type=int, default=21, help="interleaved timing rounds per method")
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: least noisy on a shared machine)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (1: least noisy on a shared machine; 0: torch's default)")
+    ap.add_argument("--busy", type=int, default=0, help="spinning processes run beside the benchmark")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: process CPU time (robust on a shared machine); wall: perf_counter")
     ap.add_argument("--json", help="also write the raw results here")
@@ -71,7 +73,15 @@ def main():
     if args.child:
         return child(json.loads(args.child))
 
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {C.load_note()}", flush=True)
+    args.threads = C.resolve_threads(args.threads)
+    with C.BusyProcesses(args.busy):
+        results = measure(args)
+    report(args, results)
+
+
+def measure(args):
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.busy} busy process(es), "
+          f"{C.load_note()}", flush=True)
     dtype = DTYPES[args.dtype]
     results = []
     for k in args.ks:
@@ -110,10 +120,13 @@ def main():
             row["rss_ratio"] = mem["lsmath"]["rss"] / mem["torch"]["rss"]
         results.append(row)
         print(f"K={k} done ({C.load_note()})", flush=True)
+    return results
 
+
+def report(args, results):
     print()
     print(f"N = {args.n}, {args.dtype}, alpha = {args.alpha}, forward + backward, {args.rounds} interleaved rounds, "
-          f"{args.threads} thread(s), {args.clock} clock")
+          f"{args.threads} thread(s), {args.busy} busy process(es), {args.clock} clock")
     print()
     print("| K | torch ms, median [IQR] | lsmath ms, median [IQR] | time ratio, median of paired [IQR] "
           "| peak alloc MiB torch / lsmath | alloc ratio | peak RSS MiB torch / lsmath | RSS ratio |")
