@@ -32,7 +32,6 @@ full-size float32 copy of the logits is ever made.
 
 from __future__ import annotations
 
-import math
 from numbers import Integral
 
 import torch

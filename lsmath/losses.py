@@ -23,7 +23,6 @@ from ._validation import (
     check_ignore_index,
     check_prior,
     check_reduction,
-    check_smoothing_scalar,
     check_tensor_logits,
 )
 from .targets import smooth_targets, uniform_smoothing
