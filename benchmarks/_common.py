@@ -50,7 +50,11 @@ MiB = 2**20
 
 def quantiles(xs):
     """median, first and third quartile"""
-    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    q = (
+        statistics.quantiles(xs, n=4, method="inclusive")
+        if len(xs) > 1
+        else [xs[0]] * 3
+    )
     return statistics.median(xs), q[0], q[2]
 
 
@@ -62,7 +66,9 @@ def _cuda_clock():
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter, "cuda": _cuda_clock}
 
 
-def interleaved_times(fns: dict, rounds: int, threads: int, clock: str = "cpu", min_round_s: float = 0.2) -> dict:
+def interleaved_times(
+    fns: dict, rounds: int, threads: int, clock: str = "cpu", min_round_s: float = 0.2
+) -> dict:
     """Per-call seconds of each callable, one entry per round, methods interleaved.
 
     ``clock="cpu"`` times with the process's CPU time (``time.process_time``):
@@ -71,7 +77,9 @@ def interleaved_times(fns: dict, rounds: int, threads: int, clock: str = "cpu", 
     the time the computation ran). ``"wall"`` uses ``time.perf_counter``.
     """
     timers = {
-        name: Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, timer=CLOCKS[clock])
+        name: Timer(
+            stmt="fn()", globals={"fn": fn}, num_threads=threads, timer=CLOCKS[clock]
+        )
         for name, fn in fns.items()
     }
     number = {}
@@ -127,7 +135,10 @@ def run_child(script: str, spec: dict, threads: int) -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(threads))
     out = subprocess.run(
         [sys.executable, script, "--child", json.dumps(spec)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for line in reversed(out.strip().splitlines()):
         if line.startswith("{"):
@@ -145,7 +156,9 @@ def fmt_mib(x):
 
 def load_note():
     la = os.getloadavg()
-    return f"load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} on {os.cpu_count()} CPUs"
+    return (
+        f"load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} on {os.cpu_count()} CPUs"
+    )
 
 
 class BusyProcesses:
@@ -161,7 +174,9 @@ class BusyProcesses:
 
     def __enter__(self):
         code = "while True:\n    pass"
-        self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(self.n)]
+        self.procs = [
+            subprocess.Popen([sys.executable, "-c", code]) for _ in range(self.n)
+        ]
         return self
 
     def __exit__(self, *exc):

@@ -23,14 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import lsmath  # noqa: E402
 from lsmath.chunked import _default_chunk_size, peak_memory_bytes  # noqa: E402
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 METHODS = ("naive-torch", "naive-lsmath", "chunked")
 
 
@@ -39,13 +42,19 @@ def loss_fn(method, alpha, chunk):
         return lambda h, w, t: F.cross_entropy(h @ w.T, t, label_smoothing=alpha)
     if method == "naive-lsmath":
         return lambda h, w, t: lsmath.ls_cross_entropy(h @ w.T, t, alpha)
-    return lambda h, w, t: lsmath.ls_linear_cross_entropy(h, w, t, alpha, chunk_size=chunk)
+    return lambda h, w, t: lsmath.ls_linear_cross_entropy(
+        h, w, t, alpha, chunk_size=chunk
+    )
 
 
 def make_inputs(n, d, v, dtype, device, seed=0):
     g = torch.Generator(device=device).manual_seed(seed)
-    h = (torch.randn(n, d, generator=g, device=device) ).to(dtype).requires_grad_()
-    w = (torch.randn(v, d, generator=g, device=device) / d**0.5).to(dtype).requires_grad_()
+    h = (torch.randn(n, d, generator=g, device=device)).to(dtype).requires_grad_()
+    w = (
+        (torch.randn(v, d, generator=g, device=device) / d**0.5)
+        .to(dtype)
+        .requires_grad_()
+    )
     t = torch.randint(0, v, (n,), generator=g, device=device)
     return h, w, t
 
@@ -60,7 +69,13 @@ def child(spec):
     def zero():
         h.grad = w.grad = None
 
-    print(json.dumps(C.measure_child(lambda: f(h, w, t).backward(), lambda: f(hs, ws, ts).backward(), zero)))
+    print(
+        json.dumps(
+            C.measure_child(
+                lambda: f(h, w, t).backward(), lambda: f(hs, ws, ts).backward(), zero
+            )
+        )
+    )
 
 
 def predicted_chunked_bytes(n, d, v, chunk, itemsize):
@@ -81,7 +96,9 @@ def predicted_chunked_bytes(n, d, v, chunk, itemsize):
         return grads + c * v * itemsize + per_row
     vb = max(1, min(v, -(-c * v // d)))
     forward = c * v * (itemsize + 4)
-    backward = grads + (n * d * 4 if vb < v else 0) + vb * d * 4 + c * vb * (itemsize + 4)
+    backward = (
+        grads + (n * d * 4 if vb < v else 0) + vb * d * 4 + c * vb * (itemsize + 4)
+    )
     return max(forward, backward) + per_row
 
 
@@ -91,26 +108,49 @@ def cpu_sweep(args):
     for n, v, sweep in configs:
         mem = {}
         for m in METHODS:
-            spec = {"method": m, "n": n, "d": args.d, "v": v, "chunk": args.chunk, "alpha": args.alpha,
-                    "dtype": args.dtype, "threads": args.threads}
+            spec = {
+                "method": m,
+                "n": n,
+                "d": args.d,
+                "v": v,
+                "chunk": args.chunk,
+                "alpha": args.alpha,
+                "dtype": args.dtype,
+                "threads": args.threads,
+            }
             mem[m] = C.run_child(__file__, spec, args.threads)
         itemsize = DTYPES[args.dtype].itemsize
-        rows.append({"sweep": sweep, "n": n, "v": v, "memory": mem,
-                     "logits_bytes": n * v * itemsize,
-                     "predicted_chunked": predicted_chunked_bytes(n, args.d, v, args.chunk, itemsize)})
+        rows.append(
+            {
+                "sweep": sweep,
+                "n": n,
+                "v": v,
+                "memory": mem,
+                "logits_bytes": n * v * itemsize,
+                "predicted_chunked": predicted_chunked_bytes(
+                    n, args.d, v, args.chunk, itemsize
+                ),
+            }
+        )
         print(f"N={n} V={v} done ({C.load_note()})", flush=True)
     print()
-    print(f"CPU, {args.dtype}, D = {args.d}, chunk_size = {args.chunk}, alpha = {args.alpha}; "
-          "peak bytes beyond the inputs during forward + backward, MiB (allocator / RSS)")
+    print(
+        f"CPU, {args.dtype}, D = {args.d}, chunk_size = {args.chunk}, alpha = {args.alpha}; "
+        "peak bytes beyond the inputs during forward + backward, MiB (allocator / RSS)"
+    )
     print()
-    print("| N | V | N x V logits | naive-torch | naive-lsmath | chunked | chunked, predicted | chunked / naive-torch |")
+    print(
+        "| N | V | N x V logits | naive-torch | naive-lsmath | chunked | chunked, predicted | chunked / naive-torch |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         m = r["memory"]
         cell = lambda x: f"{C.fmt_mib(x['alloc'])} / {C.fmt_mib(x['rss'])}"  # noqa: E731
-        print(f"| {r['n']} | {r['v']} | {C.fmt_mib(r['logits_bytes'])} | {cell(m['naive-torch'])} "
-              f"| {cell(m['naive-lsmath'])} | {cell(m['chunked'])} | {C.fmt_mib(r['predicted_chunked'])} "
-              f"| {m['chunked']['alloc'] / m['naive-torch']['alloc']:.3f} |")
+        print(
+            f"| {r['n']} | {r['v']} | {C.fmt_mib(r['logits_bytes'])} | {cell(m['naive-torch'])} "
+            f"| {cell(m['naive-lsmath'])} | {cell(m['chunked'])} | {C.fmt_mib(r['predicted_chunked'])} "
+            f"| {m['chunked']['alloc'] / m['naive-torch']['alloc']:.3f} |"
+        )
     return rows
 
 
@@ -127,14 +167,20 @@ def timing(args, device, n, d, v, chunk, dtype, clock):
         fns[m] = step
     times = C.interleaved_times(fns, args.rounds, args.threads, clock, min_round_s=0.0)
     print()
-    print(f"{device}, {dtype}, N = {n}, D = {d}, V = {v}, chunk_size = {chunk}: forward + backward, "
-          f"{args.rounds} interleaved rounds, {clock} clock")
+    print(
+        f"{device}, {dtype}, N = {n}, D = {d}, V = {v}, chunk_size = {chunk}: forward + backward, "
+        f"{args.rounds} interleaved rounds, {clock} clock"
+    )
     print()
-    print("| method | ms, median [IQR] | ratio to naive-torch, median of paired [IQR] |")
+    print(
+        "| method | ms, median [IQR] | ratio to naive-torch, median of paired [IQR] |"
+    )
     print("|---|---|---|")
     for m in METHODS:
         q, r = C.quantiles(times[m]), C.paired_ratio(times, m, "naive-torch")
-        print(f"| {m} | {C.fmt_ms(q[0])} [{C.fmt_ms(q[1])}, {C.fmt_ms(q[2])}] | {r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}] |")
+        print(
+            f"| {m} | {C.fmt_ms(q[0])} [{C.fmt_ms(q[1])}, {C.fmt_ms(q[2])}] | {r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}] |"
+        )
     return times
 
 
@@ -164,34 +210,72 @@ def cuda_run(args):
         h.grad = w.grad = None
         torch.cuda.empty_cache()
     print()
-    print(f"CUDA, {args.dtype}, N = {n}, D = {d}, V = {v}, chunk_size = {chunk}, alpha = {args.alpha}: "
-          "peak torch.cuda.max_memory_allocated beyond the inputs, forward + backward")
+    print(
+        f"CUDA, {args.dtype}, N = {n}, D = {d}, V = {v}, chunk_size = {chunk}, alpha = {args.alpha}: "
+        "peak torch.cuda.max_memory_allocated beyond the inputs, forward + backward"
+    )
     print()
     print("| method | loss | peak MiB | ratio to naive-torch |")
     print("|---|---|---|---|")
     for m in METHODS:
-        print(f"| {m} | {losses[m]:.4f} | {C.fmt_mib(results[m]['alloc'])} "
-              f"| {results[m]['alloc'] / results['naive-torch']['alloc']:.3f} |")
-    print(f"(N x V logits in {args.dtype}: {C.fmt_mib(n * v * dtype.itemsize)} MiB; "
-          f"predicted chunked peak: {C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize))} MiB)")
-    del h, w, t
+        print(
+            f"| {m} | {losses[m]:.4f} | {C.fmt_mib(results[m]['alloc'])} "
+            f"| {results[m]['alloc'] / results['naive-torch']['alloc']:.3f} |"
+        )
+    print(
+        f"(N x V logits in {args.dtype}: {C.fmt_mib(n * v * dtype.itemsize)} MiB; "
+        f"predicted chunked peak: {C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize))} MiB)"
+    )
+    h = w = t = None  # free the inputs before timing
     torch.cuda.empty_cache()
     times = timing(args, "cuda", n, d, v, chunk, dtype, "cuda")
     return {"memory": results, "losses": losses, "times": times, "chunk": chunk}
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--alpha", type=float, default=0.1)
-    ap.add_argument("--n", type=int, help="rows (CPU: the N of the V sweep; CUDA default 8192)")
-    ap.add_argument("--d", type=int, help="hidden size (CPU default 128, CUDA default 4096)")
-    ap.add_argument("--v", type=int, help="vocabulary (CPU: the V of the N sweep; CUDA default 128256)")
-    ap.add_argument("--ns", type=int, nargs="+", default=[512, 1024, 2048, 4096], help="CPU: N sweep")
-    ap.add_argument("--vs", type=int, nargs="+", default=[8000, 16000, 32000, 64000], help="CPU: V sweep")
-    ap.add_argument("--chunk", type=int, help="chunk_size (CPU default 256; CUDA default about N*D/V)")
-    ap.add_argument("--dtype", choices=list(DTYPES), help="CPU default float32, CUDA default bfloat16")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (0: no timing)")
+    ap.add_argument(
+        "--n", type=int, help="rows (CPU: the N of the V sweep; CUDA default 8192)"
+    )
+    ap.add_argument(
+        "--d", type=int, help="hidden size (CPU default 128, CUDA default 4096)"
+    )
+    ap.add_argument(
+        "--v",
+        type=int,
+        help="vocabulary (CPU: the V of the N sweep; CUDA default 128256)",
+    )
+    ap.add_argument(
+        "--ns",
+        type=int,
+        nargs="+",
+        default=[512, 1024, 2048, 4096],
+        help="CPU: N sweep",
+    )
+    ap.add_argument(
+        "--vs",
+        type=int,
+        nargs="+",
+        default=[8000, 16000, 32000, 64000],
+        help="CPU: V sweep",
+    )
+    ap.add_argument(
+        "--chunk",
+        type=int,
+        help="chunk_size (CPU default 256; CUDA default about N*D/V)",
+    )
+    ap.add_argument(
+        "--dtype",
+        choices=list(DTYPES),
+        help="CPU default float32, CUDA default bfloat16",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=7, help="interleaved timing rounds (0: no timing)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -208,10 +292,22 @@ def main():
     else:
         args.n, args.d, args.v = args.n or 2048, args.d or 128, args.v or 32000
         args.dtype, args.chunk = args.dtype or "float32", args.chunk or 256
-        print(f"torch {torch.__version__}, {args.threads} thread(s), {C.load_note()}", flush=True)
+        print(
+            f"torch {torch.__version__}, {args.threads} thread(s), {C.load_note()}",
+            flush=True,
+        )
         res = {"sweep": cpu_sweep(args)}
         if args.rounds:
-            res["times"] = timing(args, "cpu", args.n, args.d, args.v, args.chunk, DTYPES[args.dtype], "cpu")
+            res["times"] = timing(
+                args,
+                "cpu",
+                args.n,
+                args.d,
+                args.v,
+                args.chunk,
+                DTYPES[args.dtype],
+                "cpu",
+            )
         print(f"\n({C.load_note()})")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))

@@ -17,13 +17,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import lsmath  # noqa: E402
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 def loss_fn(method: str, alpha: float):
@@ -56,17 +60,34 @@ def child(spec):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--ks", type=int, nargs="+", default=[10, 1000, 32000])
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--dtype", choices=list(DTYPES), default="float32")
-    ap.add_argument("--rounds", type=int, default=21, help="interleaved timing rounds per method")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch intra-op threads (1: least noisy on a shared machine; 0: torch's default)")
-    ap.add_argument("--busy", type=int, default=0, help="spinning processes run beside the benchmark")
-    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
-                    help="cpu: process CPU time (robust on a shared machine); wall: perf_counter")
+    ap.add_argument(
+        "--rounds", type=int, default=21, help="interleaved timing rounds per method"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (1: least noisy on a shared machine; 0: torch's default)",
+    )
+    ap.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="spinning processes run beside the benchmark",
+    )
+    ap.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="cpu: process CPU time (robust on a shared machine); wall: perf_counter",
+    )
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -80,8 +101,11 @@ def main():
 
 
 def measure(args):
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.busy} busy process(es), "
-          f"{C.load_note()}", flush=True)
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {args.busy} busy process(es), "
+        f"{C.load_note()}",
+        flush=True,
+    )
     dtype = DTYPES[args.dtype]
     results = []
     for k in args.ks:
@@ -101,21 +125,58 @@ def measure(args):
             fns[method] = step
         times = C.interleaved_times(fns, args.rounds, args.threads, args.clock)
         mem = {
-            m: C.run_child(__file__, {"method": m, "n": args.n, "k": k, "dtype": args.dtype,
-                                      "alpha": args.alpha, "threads": args.threads}, args.threads)
+            m: C.run_child(
+                __file__,
+                {
+                    "method": m,
+                    "n": args.n,
+                    "k": k,
+                    "dtype": args.dtype,
+                    "alpha": args.alpha,
+                    "threads": args.threads,
+                },
+                args.threads,
+            )
             for m in ("torch", "lsmath")
         }
         # accuracy of the per-row losses against float64 on the same (rounded) logits
-        ref = F.cross_entropy(z.double(), t, label_smoothing=args.alpha, reduction="none")
+        ref = F.cross_entropy(
+            z.double(), t, label_smoothing=args.alpha, reduction="none"
+        )
         err = {
-            "torch": ((F.cross_entropy(z.detach(), t, label_smoothing=args.alpha, reduction="none").double() - ref).abs()
-                      / ref.abs()).max().item(),
-            "lsmath": ((lsmath.ls_cross_entropy(z.detach(), t, args.alpha, reduction="none").double() - ref).abs()
-                       / ref.abs()).max().item(),
+            "torch": (
+                (
+                    F.cross_entropy(
+                        z.detach(), t, label_smoothing=args.alpha, reduction="none"
+                    ).double()
+                    - ref
+                ).abs()
+                / ref.abs()
+            )
+            .max()
+            .item(),
+            "lsmath": (
+                (
+                    lsmath.ls_cross_entropy(
+                        z.detach(), t, args.alpha, reduction="none"
+                    ).double()
+                    - ref
+                ).abs()
+                / ref.abs()
+            )
+            .max()
+            .item(),
         }
-        row = {"n": args.n, "k": k, "dtype": args.dtype, "times": times, "memory": mem, "max_rel_err": err,
-               "time_ratio": C.paired_ratio(times, "lsmath", "torch"),
-               "alloc_ratio": mem["lsmath"]["alloc"] / mem["torch"]["alloc"]}
+        row = {
+            "n": args.n,
+            "k": k,
+            "dtype": args.dtype,
+            "times": times,
+            "memory": mem,
+            "max_rel_err": err,
+            "time_ratio": C.paired_ratio(times, "lsmath", "torch"),
+            "alloc_ratio": mem["lsmath"]["alloc"] / mem["torch"]["alloc"],
+        }
         if mem["torch"]["rss"]:
             row["rss_ratio"] = mem["lsmath"]["rss"] / mem["torch"]["rss"]
         results.append(row)
@@ -125,25 +186,37 @@ def measure(args):
 
 def report(args, results):
     print()
-    print(f"N = {args.n}, {args.dtype}, alpha = {args.alpha}, forward + backward, {args.rounds} interleaved rounds, "
-          f"{args.threads} thread(s), {args.busy} busy process(es), {args.clock} clock")
+    print(
+        f"N = {args.n}, {args.dtype}, alpha = {args.alpha}, forward + backward, {args.rounds} interleaved rounds, "
+        f"{args.threads} thread(s), {args.busy} busy process(es), {args.clock} clock"
+    )
     print()
-    print("| K | torch ms, median [IQR] | lsmath ms, median [IQR] | time ratio, median of paired [IQR] "
-          "| peak alloc MiB torch / lsmath | alloc ratio | peak RSS MiB torch / lsmath | RSS ratio |")
+    print(
+        "| K | torch ms, median [IQR] | lsmath ms, median [IQR] | time ratio, median of paired [IQR] "
+        "| peak alloc MiB torch / lsmath | alloc ratio | peak RSS MiB torch / lsmath | RSS ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        tq, lq, rq = C.quantiles(r["times"]["torch"]), C.quantiles(r["times"]["lsmath"]), r["time_ratio"]
+        tq, lq, rq = (
+            C.quantiles(r["times"]["torch"]),
+            C.quantiles(r["times"]["lsmath"]),
+            r["time_ratio"],
+        )
         mt, ml = r["memory"]["torch"], r["memory"]["lsmath"]
-        print(f"| {r['k']} | {C.fmt_ms(tq[0])} [{C.fmt_ms(tq[1])}, {C.fmt_ms(tq[2])}] "
-              f"| {C.fmt_ms(lq[0])} [{C.fmt_ms(lq[1])}, {C.fmt_ms(lq[2])}] "
-              f"| {rq[0]:.2f} [{rq[1]:.2f}, {rq[2]:.2f}] "
-              f"| {C.fmt_mib(mt['alloc'])} / {C.fmt_mib(ml['alloc'])} | {r['alloc_ratio']:.2f} "
-              f"| {C.fmt_mib(mt['rss'])} / {C.fmt_mib(ml['rss'])} | {r.get('rss_ratio', float('nan')):.2f} |")
+        print(
+            f"| {r['k']} | {C.fmt_ms(tq[0])} [{C.fmt_ms(tq[1])}, {C.fmt_ms(tq[2])}] "
+            f"| {C.fmt_ms(lq[0])} [{C.fmt_ms(lq[1])}, {C.fmt_ms(lq[2])}] "
+            f"| {rq[0]:.2f} [{rq[1]:.2f}, {rq[2]:.2f}] "
+            f"| {C.fmt_mib(mt['alloc'])} / {C.fmt_mib(ml['alloc'])} | {r['alloc_ratio']:.2f} "
+            f"| {C.fmt_mib(mt['rss'])} / {C.fmt_mib(ml['rss'])} | {r.get('rss_ratio', float('nan')):.2f} |"
+        )
     print()
     print("| K | max relative error of the per-row losses vs float64: torch | lsmath |")
     print("|---|---|---|")
     for r in results:
-        print(f"| {r['k']} | {r['max_rel_err']['torch']:.1e} | {r['max_rel_err']['lsmath']:.1e} |")
+        print(
+            f"| {r['k']} | {r['max_rel_err']['torch']:.1e} | {r['max_rel_err']['lsmath']:.1e} |"
+        )
     print(f"\n({C.load_note()})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

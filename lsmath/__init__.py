@@ -16,39 +16,11 @@ Example:
     tensor(True)
 """
 
-from .targets import (
-    alpha_from_eps,
-    eps_from_alpha,
-    smooth_targets,
-    smoothed_target_values,
-)
-from .losses import (
-    ls_cross_entropy,
-    ls_gradient,
-)
-from .closed_forms import (
-    lipschitz_constant,
-    optimal_logit_gap,
-)
-from .chunked import ls_linear_cross_entropy
-from .nn import LabelSmoothingCrossEntropy
-from .dynamics import (
-    cross_entropy_gradient,
-    gradient_component_bounds,
-    logit_gradient_norms,
-    one_hot_prediction_gradient,
-    restoring_force_norm,
-    softmax_hessian,
-    stationary_logits,
-    uniform_prediction_factor,
-)
-from .geometry import (
-    cluster_tightness,
-    logistic_gd,
-    margin_spread,
-    max_margin_direction_2d,
-    template_plane_projection,
-    wrong_class_gaps,
+from .applications import (
+    optimal_discriminator,
+    optimal_preference_margin,
+    smoothed_discriminator_loss,
+    smoothed_dpo_loss,
 )
 from .calibration import (
     brier_score,
@@ -60,29 +32,42 @@ from .calibration import (
     reliability_diagram,
     temperature_nll,
 )
-from .stability import (
-    constant_predictor,
-    fit_softmax_regression,
-    flip_label,
-    label_flip_weight_bound,
-    symmetric_label_noise,
-    tabular_predictor,
-    uniform_stability_bound,
+from .chunked import ls_linear_cross_entropy
+from .closed_forms import (
+    lipschitz_constant,
+    optimal_logit_gap,
 )
 from .distillation import (
     distillation_gradient,
     distillation_loss,
 )
+from .dynamics import (
+    cross_entropy_gradient,
+    gradient_component_bounds,
+    logit_gradient_norms,
+    one_hot_prediction_gradient,
+    restoring_force_norm,
+    softmax_hessian,
+    stationary_logits,
+    uniform_prediction_factor,
+)
 from .frameworks import (
     sequence_ls_loss,
     target_masses,
 )
-from .applications import (
-    optimal_discriminator,
-    optimal_preference_margin,
-    smoothed_discriminator_loss,
-    smoothed_dpo_loss,
+from .geometry import (
+    cluster_tightness,
+    logistic_gd,
+    margin_spread,
+    max_margin_direction_2d,
+    template_plane_projection,
+    wrong_class_gaps,
 )
+from .losses import (
+    ls_cross_entropy,
+    ls_gradient,
+)
+from .nn import LabelSmoothingCrossEntropy
 from .priors import (
     OnlineLabelSmoothing,
     disturb_label_alpha,
@@ -106,6 +91,21 @@ from .robustness import (
     margin_loss,
     pgd,
     risk_coverage_curve,
+)
+from .stability import (
+    constant_predictor,
+    fit_softmax_regression,
+    flip_label,
+    label_flip_weight_bound,
+    symmetric_label_noise,
+    tabular_predictor,
+    uniform_stability_bound,
+)
+from .targets import (
+    alpha_from_eps,
+    eps_from_alpha,
+    smooth_targets,
+    smoothed_target_values,
 )
 
 __version__ = "0.1.0"

@@ -21,9 +21,7 @@ REDUCTIONS = ("none", "sum", "mean")
 
 def check_convention(convention: object) -> str:
     if not isinstance(convention, str) or convention not in CONVENTIONS:
-        raise ValueError(
-            f"convention must be one of {CONVENTIONS}, got {convention!r}"
-        )
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     return convention
 
 
@@ -39,7 +37,9 @@ def check_num_classes(num_classes: object, *, minimum: int = 2) -> int:
             f"num_classes must be an integer >= {minimum}, got {type(num_classes).__name__}"
         )
     if num_classes < minimum:
-        raise ValueError(f"num_classes must be an integer >= {minimum}, got {num_classes}")
+        raise ValueError(
+            f"num_classes must be an integer >= {minimum}, got {num_classes}"
+        )
     return int(num_classes)
 
 
@@ -52,10 +52,14 @@ _NEGATIVE_NOTE = (
 def _reject_non_real(value: object, name: str, allowed: str) -> None:
     """TypeError for bool and str (``True`` and ``'0.1'`` are not smoothing values)."""
     if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{name} must be a real number {allowed}, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number {allowed}, got {type(value).__name__}"
+        )
 
 
-def check_smoothing_scalar(value: object, name: str, *, allow_negative: bool = False) -> float:
+def check_smoothing_scalar(
+    value: object, name: str, *, allow_negative: bool = False
+) -> float:
     """A smoothing parameter given as a scalar: a finite real in [0, 1].
 
     Accepts Python and NumPy reals and a 0-d real torch tensor (as
@@ -68,11 +72,15 @@ def check_smoothing_scalar(value: object, name: str, *, allow_negative: bool = F
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         if value.dim() != 0 or value.dtype == _torch().bool or value.is_complex():
-            raise TypeError(f"{name} must be a real number {allowed}, got a tensor of "
-                            f"shape {tuple(value.shape)} and dtype {value.dtype}")
+            raise TypeError(
+                f"{name} must be a real number {allowed}, got a tensor of "
+                f"shape {tuple(value.shape)} and dtype {value.dtype}"
+            )
         value = value.item()
     elif not isinstance(value, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number {allowed}, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number {allowed}, got {type(value).__name__}"
+        )
     value = float(value)
     low_ok = value >= 0.0 or (allow_negative and math.isfinite(value))
     if math.isnan(value) or not low_ok or value > 1.0:
@@ -81,7 +89,9 @@ def check_smoothing_scalar(value: object, name: str, *, allow_negative: bool = F
     return value
 
 
-def check_smoothing_array(value: object, name: str, *, allow_negative: bool = False) -> np.ndarray:
+def check_smoothing_array(
+    value: object, name: str, *, allow_negative: bool = False
+) -> np.ndarray:
     """A smoothing parameter given as a scalar or an array (closed forms broadcast)."""
     allowed = "<= 1" if allow_negative else "in [0, 1]"
     _reject_non_real(value, name, allowed)
@@ -90,15 +100,19 @@ def check_smoothing_array(value: object, name: str, *, allow_negative: bool = Fa
         value = value.detach().cpu().numpy()
     raw = np.asarray(value)
     if raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real number or array of reals {allowed}, "
-                        f"got dtype {raw.dtype}")
+        raise TypeError(
+            f"{name} must be a real number or array of reals {allowed}, "
+            f"got dtype {raw.dtype}"
+        )
     arr = raw.astype(float)
     low_bad = ~np.isfinite(arr) if allow_negative else (arr < 0)
     if np.isnan(arr).any() or low_bad.any() or (arr > 1).any():
         note = "" if allow_negative or not (arr < 0).any() else _NEGATIVE_NOTE
-        raise ValueError(f"{name} must lie in [0, 1] (no NaN), got {value!r}{note}"
-                         if not allow_negative else
-                         f"{name} must be finite and <= 1, got {value!r}")
+        raise ValueError(
+            f"{name} must lie in [0, 1] (no NaN), got {value!r}{note}"
+            if not allow_negative
+            else f"{name} must be finite and <= 1, got {value!r}"
+        )
     return arr
 
 
@@ -115,13 +129,21 @@ def reject_negative_smoothing(alpha, convention: str, where: str) -> None:
         )
 
 
-def check_temperature(temperature: object, name: str = "temperature", *, maximum: float | None = None) -> float:
+def check_temperature(
+    temperature: object, name: str = "temperature", *, maximum: float | None = None
+) -> float:
     """A temperature: a finite real ``> 0`` (and ``<= maximum`` when given); bool rejected."""
-    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a positive finite real number (> 0), got {type(temperature).__name__}")
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(
+        temperature, (Real, np.floating, np.integer)
+    ):
+        raise TypeError(
+            f"{name} must be a positive finite real number (> 0), got {type(temperature).__name__}"
+        )
     value = float(temperature)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite real number (> 0), got {value}")
+        raise ValueError(
+            f"{name} must be a positive finite real number (> 0), got {value}"
+        )
     if maximum is not None and value > maximum:
         raise ValueError(
             f"{name} must be <= {maximum:g}, got {value:g}: at such temperatures both softmaxes "
@@ -133,7 +155,9 @@ def check_temperature(temperature: object, name: str = "temperature", *, maximum
 
 def check_ignore_index(ignore_index: object) -> int:
     """``ignore_index`` must be an int (as in PyTorch); bool, float and None are rejected."""
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, Integral):
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+        ignore_index, Integral
+    ):
         raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
     return int(ignore_index)
 
@@ -141,8 +165,14 @@ def check_ignore_index(ignore_index: object) -> int:
 def check_index_target(target, name: str = "target"):
     """A tensor of integer class indices: bool, float and complex dtypes are rejected."""
     torch = _torch()
-    if target.dtype == torch.bool or target.dtype.is_floating_point or target.dtype.is_complex:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}")
+    if (
+        target.dtype == torch.bool
+        or target.dtype.is_floating_point
+        or target.dtype.is_complex
+    ):
+        raise TypeError(
+            f"{name} must hold integer class indices, got dtype {target.dtype}"
+        )
     return target
 
 
@@ -154,27 +184,39 @@ def check_prior(prior: object, num_classes: int, *, dtype=None, device=None):
     """
     torch = _torch()
     if isinstance(prior, (str, bytes, bool)):
-        raise TypeError(f"prior must be a probability vector of length K, got {type(prior).__name__}")
+        raise TypeError(
+            f"prior must be a probability vector of length K, got {type(prior).__name__}"
+        )
     try:
         p = torch.as_tensor(prior)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError("prior must be a probability vector of length K (tensor, array or "
-                        f"sequence), got {type(prior).__name__}") from None
+        raise TypeError(
+            "prior must be a probability vector of length K (tensor, array or "
+            f"sequence), got {type(prior).__name__}"
+        ) from None
     if p.dtype == torch.bool or p.is_complex():
         raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
     if dtype is None:
         dtype = p.dtype if p.dtype.is_floating_point else torch.get_default_dtype()
     if p.shape != (num_classes,):
-        raise ValueError(f"prior must have shape (K,) = ({num_classes},), got {tuple(p.shape)}")
+        raise ValueError(
+            f"prior must have shape (K,) = ({num_classes},), got {tuple(p.shape)}"
+        )
     if p.device.type == "meta":  # no values to look at (shape-only tracing)
         return p.to(dtype=dtype)
     check = p.detach().double()
     if not bool(torch.isfinite(check).all()) or bool((check < 0).any()):
-        raise ValueError("prior must be a probability vector: finite, nonnegative entries")
-    tol = max(1e-6, 10 * torch.finfo(p.dtype).eps) if p.dtype.is_floating_point else 1e-6
+        raise ValueError(
+            "prior must be a probability vector: finite, nonnegative entries"
+        )
+    tol = (
+        max(1e-6, 10 * torch.finfo(p.dtype).eps) if p.dtype.is_floating_point else 1e-6
+    )
     total = float(check.sum())
     if abs(total - 1.0) > tol:
-        raise ValueError(f"prior must sum to 1 (a probability vector), got sum {total:.6g}")
+        raise ValueError(
+            f"prior must sum to 1 (a probability vector), got sum {total:.6g}"
+        )
     return p.to(dtype=dtype, device=device)
 
 
@@ -199,7 +241,9 @@ def check_tensor_logits(logits: object, name: str = "logits"):
     if not logits.dtype.is_floating_point:
         raise TypeError(f"{name} must have a floating dtype, got {logits.dtype}")
     if logits.dim() < 1:
-        raise ValueError(f"{name} must have shape (K,), (N, K) or (N, K, d1, ...), got a scalar")
+        raise ValueError(
+            f"{name} must have shape (K,), (N, K) or (N, K, d1, ...), got a scalar"
+        )
     return logits
 
 
@@ -221,7 +265,9 @@ def as_logit_matrix(logits: object, name: str = "logits", *, tensor_only: bool =
     if z.dim() not in (1, 2):
         raise ValueError(f"{name} must have shape (K,) or (N, K), got {tuple(z.shape)}")
     if z.shape[-1] < 2:
-        raise ValueError(f"{name} must have at least K = 2 classes on its last axis, got {z.shape[-1]}")
+        raise ValueError(
+            f"{name} must have at least K = 2 classes on its last axis, got {z.shape[-1]}"
+        )
     if not bool(torch.isfinite(z.detach()).all()):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     return z, was_numpy

@@ -26,7 +26,7 @@ arithmetic, is what costs time on a CPU).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -56,12 +56,16 @@ def _check_target_value(value, name: str) -> None:
             raise ValueError(f"{name} must lie in [0, 1)")
         return
     if not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float or a tensor, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a float or a tensor, got {type(value).__name__}"
+        )
     if not (0 <= value < 1) or math.isnan(value):
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
 
 
-def optimal_discriminator(p_data, p_model, real_smoothing: float = 0.0, fake_smoothing: float = 0.0):
+def optimal_discriminator(
+    p_data, p_model, real_smoothing: float = 0.0, fake_smoothing: float = 0.0
+):
     r"""Pointwise minimiser of the smoothed discriminator loss.
 
     With real targets ``1 - a`` and fake targets ``b``, the expected loss at a
@@ -99,7 +103,9 @@ def optimal_discriminator(p_data, p_model, real_smoothing: float = 0.0, fake_smo
         raise ValueError("p_data and p_model must be nonnegative")
     total = pd_ + pm
     if np.any(total <= 0):
-        raise ValueError("p_data + p_model must be positive at every point (D* is undefined elsewhere)")
+        raise ValueError(
+            "p_data + p_model must be positive at every point (D* is undefined elsewhere)"
+        )
     d = ((1 - real_smoothing) * pd_ + fake_smoothing * pm) / total
     return float(d) if d.ndim == 0 else d
 
@@ -143,11 +149,15 @@ def smoothed_discriminator_loss(
             raise ValueError(f"{name} must not be empty")
     _check_target_value(real_smoothing, "real_smoothing")
     _check_target_value(fake_smoothing, "fake_smoothing")
-    y_real = torch.as_tensor(1 - real_smoothing, dtype=real_logits.dtype).expand_as(real_logits)
-    y_fake = torch.as_tensor(fake_smoothing, dtype=fake_logits.dtype).expand_as(fake_logits)
-    return F.binary_cross_entropy_with_logits(real_logits, y_real) + F.binary_cross_entropy_with_logits(
-        fake_logits, y_fake
+    y_real = torch.as_tensor(1 - real_smoothing, dtype=real_logits.dtype).expand_as(
+        real_logits
     )
+    y_fake = torch.as_tensor(fake_smoothing, dtype=fake_logits.dtype).expand_as(
+        fake_logits
+    )
+    return F.binary_cross_entropy_with_logits(
+        real_logits, y_real
+    ) + F.binary_cross_entropy_with_logits(fake_logits, y_fake)
 
 
 def smoothed_dpo_loss(
@@ -193,20 +203,40 @@ def smoothed_dpo_loss(
         >>> abs(x.grad.item()) < 1e-6
         True
     """
-    tensors = (policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    tensors = (
+        policy_chosen_logps,
+        policy_rejected_logps,
+        reference_chosen_logps,
+        reference_rejected_logps,
+    )
     for t in tensors:
         if not isinstance(t, torch.Tensor) or not t.dtype.is_floating_point:
-            raise TypeError("the four log-probability arguments must be floating torch.Tensors")
+            raise TypeError(
+                "the four log-probability arguments must be floating torch.Tensors"
+            )
     shape = policy_chosen_logps.shape
     if any(t.shape != shape for t in tensors):
-        raise ValueError(f"the four log-probability tensors must share one shape, got {[tuple(t.shape) for t in tensors]}")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0 or math.isinf(beta):
+        raise ValueError(
+            f"the four log-probability tensors must share one shape, got {[tuple(t.shape) for t in tensors]}"
+        )
+    if (
+        isinstance(beta, bool)
+        or not isinstance(beta, (int, float))
+        or not beta > 0
+        or math.isinf(beta)
+    ):
         raise ValueError(f"beta must be a positive finite number, got {beta!r}")
     _check_target_value(label_smoothing, "label_smoothing")
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    margin = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
-    losses = -(1 - label_smoothing) * F.logsigmoid(beta * margin) - label_smoothing * F.logsigmoid(-beta * margin)
+        raise ValueError(
+            f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
+    margin = (policy_chosen_logps - reference_chosen_logps) - (
+        policy_rejected_logps - reference_rejected_logps
+    )
+    losses = -(1 - label_smoothing) * F.logsigmoid(
+        beta * margin
+    ) - label_smoothing * F.logsigmoid(-beta * margin)
     if reduction == "mean":
         return losses.mean()
     if reduction == "sum":
@@ -231,14 +261,21 @@ def optimal_preference_margin(label_smoothing: float, beta: float = 1.0) -> floa
         inf
     """
     _check_target_value(label_smoothing, "label_smoothing")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0 or math.isinf(beta):
+    if (
+        isinstance(beta, bool)
+        or not isinstance(beta, (int, float))
+        or not beta > 0
+        or math.isinf(beta)
+    ):
         raise ValueError(f"beta must be a positive finite number, got {beta!r}")
     if label_smoothing == 0:
         return math.inf
     return math.log((1 - label_smoothing) / label_smoothing) / beta
 
 
-def random_transition_tensor(num_symbols: int, order: int = 2, *, concentration: float = 0.3, seed: int = 0) -> torch.Tensor:
+def random_transition_tensor(
+    num_symbols: int, order: int = 2, *, concentration: float = 0.3, seed: int = 0
+) -> torch.Tensor:
     """Random next-symbol distributions of a Markov chain of the given order.
 
     Each context (the last ``order`` symbols) gets a distribution drawn from a
@@ -256,12 +293,18 @@ def random_transition_tensor(num_symbols: int, order: int = 2, *, concentration:
         >>> tuple(P.shape), bool(torch.allclose(P.sum(-1), torch.ones(4, 4, dtype=P.dtype)))
         ((4, 4, 4), True)
     """
-    if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 2:
+    if (
+        isinstance(num_symbols, bool)
+        or not isinstance(num_symbols, int)
+        or num_symbols < 2
+    ):
         raise ValueError(f"num_symbols must be an integer >= 2, got {num_symbols!r}")
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(f"order must be a positive integer, got {order!r}")
     if not concentration > 0 or math.isinf(concentration):
-        raise ValueError(f"concentration must be positive and finite, got {concentration!r}")
+        raise ValueError(
+            f"concentration must be positive and finite, got {concentration!r}"
+        )
     rng = np.random.default_rng(seed)
     shape = (num_symbols,) * order
     rows = rng.dirichlet(np.full(num_symbols, float(concentration)), size=shape)
@@ -298,11 +341,18 @@ def sample_markov_sequences(
     v = transition.shape[-1]
     order = transition.dim() - 1
     if any(s != v for s in transition.shape):
-        raise ValueError(f"transition must have shape (V,) * order + (V,), got {tuple(transition.shape)}")
+        raise ValueError(
+            f"transition must have shape (V,) * order + (V,), got {tuple(transition.shape)}"
+        )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not (isinstance(min_length, int) and isinstance(max_length, int)) or not order < min_length <= max_length:
-        raise ValueError(f"need order < min_length <= max_length, got {order}, {min_length}, {max_length}")
+    if (
+        not (isinstance(min_length, int) and isinstance(max_length, int))
+        or not order < min_length <= max_length
+    ):
+        raise ValueError(
+            f"need order < min_length <= max_length, got {order}, {min_length}, {max_length}"
+        )
     if pad_index != 0:
         raise ValueError("pad_index must be 0 (symbols are written as 1..V)")
     g = torch.Generator().manual_seed(seed)
@@ -319,7 +369,9 @@ def sample_markov_sequences(
     return x.masked_fill(torch.arange(max_length)[None] >= lengths[:, None], pad_index)
 
 
-def markov_next_token_probs(transition: torch.Tensor, sequences: torch.Tensor, pad_index: int = 0):
+def markov_next_token_probs(
+    transition: torch.Tensor, sequences: torch.Tensor, pad_index: int = 0
+):
     """True next-symbol distributions at every predictable position.
 
     For next-token prediction (inputs ``x[:, :-1]``, targets ``x[:, 1:]``) the
@@ -355,7 +407,11 @@ def markov_next_token_probs(transition: torch.Tensor, sequences: torch.Tensor, p
 
 
 def ensemble_sequence_ls_loss(
-    logits: torch.Tensor, target: torch.Tensor, alphas: Sequence[float] | torch.Tensor, *, pad_index: int = 0
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alphas: Sequence[float] | torch.Tensor,
+    *,
+    pad_index: int = 0,
 ) -> torch.Tensor:
     """Label-smoothed, token-normalised sequence loss of ``M`` models at once.
 
@@ -381,16 +437,24 @@ def ensemble_sequence_ls_loss(
         >>> [round(v, 4) for v in ensemble_sequence_ls_loss(z, t, [0.0, 0.1]).tolist()]   # log 5 each
         [1.6094, 1.6094]
     """
-    if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point or logits.dim() != 4:
+    if (
+        not isinstance(logits, torch.Tensor)
+        or not logits.dtype.is_floating_point
+        or logits.dim() != 4
+    ):
         raise ValueError("logits must be a floating tensor of shape (M, B, T, V)")
     m, b, t, v = logits.shape
     if tuple(target.shape) != (b, t):
-        raise ValueError(f"target must have shape (B, T) = {(b, t)}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape (B, T) = {(b, t)}, got {tuple(target.shape)}"
+        )
     if not 0 <= pad_index < v:
         raise ValueError(f"pad_index must be a column in [0, {v}), got {pad_index}")
     al = torch.as_tensor(alphas, dtype=logits.dtype)
     if al.shape != (m,):
-        raise ValueError(f"alphas must hold one value per member ({m}), got shape {tuple(al.shape)}")
+        raise ValueError(
+            f"alphas must hold one value per member ({m}), got shape {tuple(al.shape)}"
+        )
     if ((al < 0) | (al > 1)).any():
         raise ValueError("alphas must lie in [0, 1]")
     if ((target < 0) | (target >= v)).any():
@@ -403,7 +467,9 @@ def ensemble_sequence_ls_loss(
     nll = -logp.gather(-1, target[None, ..., None].expand(m, b, t, 1))[..., 0]
     others = [k for k in range(v) if k != pad_index]
     uni = -logp[..., others].mean(-1)
-    return (((1 - al)[:, None, None] * nll + al[:, None, None] * uni) * keep).sum((1, 2)) / count
+    return (((1 - al)[:, None, None] * nll + al[:, None, None] * uni) * keep).sum(
+        (1, 2)
+    ) / count
 
 
 class EnsembleMLP(nn.Module):
@@ -419,19 +485,43 @@ class EnsembleMLP(nn.Module):
         (3, 5, 1)
     """
 
-    def __init__(self, num_models: int, sizes: Sequence[int], *, seed: int = 0, negative_slope: float = 0.2):
+    def __init__(
+        self,
+        num_models: int,
+        sizes: Sequence[int],
+        *,
+        seed: int = 0,
+        negative_slope: float = 0.2,
+    ):
         super().__init__()
-        if isinstance(num_models, bool) or not isinstance(num_models, int) or num_models < 1:
-            raise ValueError(f"num_models must be a positive integer, got {num_models!r}")
+        if (
+            isinstance(num_models, bool)
+            or not isinstance(num_models, int)
+            or num_models < 1
+        ):
+            raise ValueError(
+                f"num_models must be a positive integer, got {num_models!r}"
+            )
         if len(sizes) < 2:
-            raise ValueError(f"sizes must list at least input and output widths, got {list(sizes)}")
+            raise ValueError(
+                f"sizes must list at least input and output widths, got {list(sizes)}"
+            )
         g = torch.Generator().manual_seed(seed)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)
-            self.weights.append(nn.Parameter((2 * torch.rand(num_models, fan_in, fan_out, generator=g) - 1) * bound))
-            self.biases.append(nn.Parameter((2 * torch.rand(num_models, 1, fan_out, generator=g) - 1) * bound))
+            self.weights.append(
+                nn.Parameter(
+                    (2 * torch.rand(num_models, fan_in, fan_out, generator=g) - 1)
+                    * bound
+                )
+            )
+            self.biases.append(
+                nn.Parameter(
+                    (2 * torch.rand(num_models, 1, fan_out, generator=g) - 1) * bound
+                )
+            )
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -457,19 +547,35 @@ class EnsembleGRU(nn.Module):
         (2, 3, 7, 5)
     """
 
-    def __init__(self, num_models: int, vocab_size: int, embed_dim: int, hidden_dim: int, *, seed: int = 0):
+    def __init__(
+        self,
+        num_models: int,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_dim: int,
+        *,
+        seed: int = 0,
+    ):
         super().__init__()
-        for name, val in (("num_models", num_models), ("vocab_size", vocab_size), ("embed_dim", embed_dim),
-                          ("hidden_dim", hidden_dim)):
+        for name, val in (
+            ("num_models", num_models),
+            ("vocab_size", vocab_size),
+            ("embed_dim", embed_dim),
+            ("hidden_dim", hidden_dim),
+        ):
             if isinstance(val, bool) or not isinstance(val, int) or val < 1:
                 raise ValueError(f"{name} must be a positive integer, got {val!r}")
         g = torch.Generator().manual_seed(seed)
         m, h = num_models, hidden_dim
 
         def uniform(*shape: int, fan: int) -> nn.Parameter:
-            return nn.Parameter((2 * torch.rand(*shape, generator=g) - 1) / math.sqrt(fan))
+            return nn.Parameter(
+                (2 * torch.rand(*shape, generator=g) - 1) / math.sqrt(fan)
+            )
 
-        self.embedding = nn.Parameter(torch.randn(m, vocab_size, embed_dim, generator=g))
+        self.embedding = nn.Parameter(
+            torch.randn(m, vocab_size, embed_dim, generator=g)
+        )
         self.w_ih = uniform(m, embed_dim, 3 * h, fan=h)
         self.w_hh = uniform(m, h, 3 * h, fan=h)
         self.b_ih = uniform(m, 1, 3 * h, fan=h)
@@ -480,10 +586,15 @@ class EnsembleGRU(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.dim() != 2:
-            raise ValueError(f"tokens must have shape (B, T), got {tuple(tokens.shape)}")
+            raise ValueError(
+                f"tokens must have shape (B, T), got {tuple(tokens.shape)}"
+            )
         m = self.embedding.shape[0]
         b, t = tokens.shape
-        gi = torch.einsum("mbte,meh->mbth", self.embedding[:, tokens], self.w_ih) + self.b_ih[:, None]
+        gi = (
+            torch.einsum("mbte,meh->mbth", self.embedding[:, tokens], self.w_ih)
+            + self.b_ih[:, None]
+        )
         h = torch.zeros(m, b, self.hidden_dim, dtype=gi.dtype)
         states = []
         for step in range(t):

@@ -79,22 +79,32 @@ def _to_numpy(x: object, name: str) -> np.ndarray:
     if isinstance(x, (np.ndarray, list, tuple)):
         arr = np.asarray(x)
         if arr.dtype == object:
-            raise TypeError(f"{name} must be a numeric torch.Tensor or NumPy array, got ragged or object data")
+            raise TypeError(
+                f"{name} must be a numeric torch.Tensor or NumPy array, got ragged or object data"
+            )
         return arr
-    raise TypeError(f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}")
+    raise TypeError(
+        f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"
+    )
 
 
 def _check_matrix(x: object, name: str) -> np.ndarray:
     arr = _to_numpy(x, name)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (N, K), got shape {arr.shape}")
     n, k = arr.shape
     if n < 1:
-        raise ValueError(f"{name} must have at least one row (N >= 1), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must have at least one row (N >= 1), got shape {arr.shape}"
+        )
     if k < 2:
-        raise ValueError(f"{name} must have K >= 2 columns (classes), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must have K >= 2 columns (classes), got shape {arr.shape}"
+        )
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite (no NaN or inf)")
@@ -131,9 +141,13 @@ def _check_labels(labels: object, n: int, k: int) -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(f"labels must have shape (N,), got shape {y.shape}")
     if y.shape[0] != n:
-        raise ValueError(f"labels has {y.shape[0]} entries but the predictions have N = {n} rows (length mismatch)")
+        raise ValueError(
+            f"labels has {y.shape[0]} entries but the predictions have N = {n} rows (length mismatch)"
+        )
     if (y < 0).any() or (y >= k).any():
-        raise ValueError(f"labels must lie in [0, K) = [0, {k}), got min {int(y.min())} and max {int(y.max())}")
+        raise ValueError(
+            f"labels must lie in [0, K) = [0, {k}), got min {int(y.min())} and max {int(y.max())}"
+        )
     return y.astype(np.int64)
 
 
@@ -175,7 +189,9 @@ def _top_label(p: np.ndarray, y: np.ndarray):
     return conf, (pred == y).astype(np.float64)
 
 
-def _bin_confidences(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> CalibrationBins:
+def _bin_confidences(
+    conf: np.ndarray, correct: np.ndarray, n_bins: int
+) -> CalibrationBins:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # side="left": index i with edges[i-1] < c <= edges[i], i.e. right-closed bins as in Guo et al.
     idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
@@ -324,7 +340,9 @@ def temperature_nll(logits, labels, temperature: float = 1.0) -> float:
 
 def _check_tol(tol: object) -> float:
     if isinstance(tol, bool) or not isinstance(tol, (Real, np.floating, np.integer)):
-        raise TypeError(f"tol must be a real number in (0, 1e-3], got {type(tol).__name__}")
+        raise TypeError(
+            f"tol must be a real number in (0, 1e-3], got {type(tol).__name__}"
+        )
     value = float(tol)
     if not (math.isfinite(value) and 0 < value <= 1e-3):
         raise ValueError(f"tol must be a finite real number in (0, 1e-3], got {value}")
@@ -341,7 +359,9 @@ def _at_bound(value: float, which: str) -> float:
     return value
 
 
-def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.0), tol: float = 1e-10) -> float:
+def fit_temperature(
+    logits, labels, *, bounds: tuple[float, float] = (0.01, 100.0), tol: float = 1e-10
+) -> float:
     """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
 
     Fit it on held-out data (a validation split), then apply it to test logits.
@@ -385,15 +405,21 @@ def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.
     try:
         t_min, t_max = (float(b) for b in bounds)
     except (TypeError, ValueError):
-        raise TypeError("bounds must be a pair of positive reals (T_min, T_max)") from None
+        raise TypeError(
+            "bounds must be a pair of positive reals (T_min, T_max)"
+        ) from None
     if not (math.isfinite(t_min) and math.isfinite(t_max) and 0 < t_min < t_max):
-        raise ValueError(f"bounds must satisfy 0 < T_min < T_max (finite), got {bounds!r}")
+        raise ValueError(
+            f"bounds must satisfy 0 < T_min < T_max (finite), got {bounds!r}"
+        )
     tol = _check_tol(tol)
     lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta
     beta = min(max(1.0, lo), hi)
     g_tol = 1e-13 * (1.0 + float(np.abs(z).mean()))
     if abs(_nll_and_derivatives(z, y, beta)[1]) <= g_tol:
-        return float(1.0 / beta)  # already optimal (e.g. constant logits: NLL flat in T)
+        return float(
+            1.0 / beta
+        )  # already optimal (e.g. constant logits: NLL flat in T)
     if _nll_and_derivatives(z, y, lo)[1] >= 0:
         return _at_bound(t_max, "T_max")
     if _nll_and_derivatives(z, y, hi)[1] <= 0:
@@ -420,7 +446,9 @@ def fit_temperature(logits, labels, *, bounds: tuple[float, float] = (0.01, 100.
 # --------------------------------------------------------------------------- summaries and plot
 
 
-def calibration_metrics(logits, labels, temperature: float = 1.0, n_bins: int = 15) -> dict:
+def calibration_metrics(
+    logits, labels, temperature: float = 1.0, n_bins: int = 15
+) -> dict:
     """Accuracy, NLL, ECE and Brier score of ``softmax(logits / temperature)``.
 
     Returns:
@@ -445,7 +473,15 @@ def calibration_metrics(logits, labels, temperature: float = 1.0, n_bins: int = 
     }
 
 
-def reliability_diagram(probs, labels, n_bins: int = 15, ax=None, *, title: str | None = None, show_counts: bool = True):
+def reliability_diagram(
+    probs,
+    labels,
+    n_bins: int = 15,
+    ax=None,
+    *,
+    title: str | None = None,
+    show_counts: bool = True,
+):
     """Draw a reliability diagram: per-bin accuracy against confidence (Guo et al. 2017).
 
     Bars show ``acc(B_m)`` for each non-empty equal-width confidence bin; the
@@ -475,16 +511,42 @@ def reliability_diagram(probs, labels, n_bins: int = 15, ax=None, *, title: str 
     width = 1.0 / b.counts.size
     left = b.edges[:-1]
     filled = b.counts > 0
-    ax.bar(left[filled], b.accuracy[filled], width=width, align="edge", color="tab:blue", alpha=0.85,
-           edgecolor="black", linewidth=0.6, label="accuracy")
+    ax.bar(
+        left[filled],
+        b.accuracy[filled],
+        width=width,
+        align="edge",
+        color="tab:blue",
+        alpha=0.85,
+        edgecolor="black",
+        linewidth=0.6,
+        label="accuracy",
+    )
     gap_bottom = np.minimum(b.accuracy, b.confidence)[filled]
     gap_height = np.abs(b.accuracy - b.confidence)[filled]
-    ax.bar(left[filled], gap_height, bottom=gap_bottom, width=width, align="edge", facecolor="none",
-           edgecolor="tab:red", hatch="////", linewidth=0.8, zorder=3, label="gap to mean confidence")
+    ax.bar(
+        left[filled],
+        gap_height,
+        bottom=gap_bottom,
+        width=width,
+        align="edge",
+        facecolor="none",
+        edgecolor="tab:red",
+        hatch="////",
+        linewidth=0.8,
+        zorder=3,
+        label="gap to mean confidence",
+    )
     if show_counts:
         share = b.counts / b.counts.sum()
-        ax.stairs(0.15 * share / share.max(), b.edges, color="dimgrey", linewidth=1.2, zorder=4,
-                  label="share of samples (scaled)")
+        ax.stairs(
+            0.15 * share / share.max(),
+            b.edges,
+            color="dimgrey",
+            linewidth=1.2,
+            zorder=4,
+            label="share of samples (scaled)",
+        )
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

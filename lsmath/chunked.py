@@ -73,7 +73,13 @@ def _targets_in_range(target: torch.Tensor, k: int, ignore_index: int) -> torch.
     return ignore
 
 
-def _row_stats(z: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None, need_smooth: bool, buf: torch.Tensor):
+def _row_stats(
+    z: torch.Tensor,
+    t: torch.Tensor,
+    w: torch.Tensor | None,
+    need_smooth: bool,
+    buf: torch.Tensor,
+):
     """Per-row statistics of a chunk of logits ``z`` (c, K), any float dtype.
 
     Returns ``m`` (row max), ``s`` (sum of exp(z - m)), ``zt`` (z_t - m) and
@@ -122,7 +128,9 @@ def _row_grad_(z, m, coef, bvec, w, t, dvec, out):
     return g
 
 
-def _row_scale(grad_out: torch.Tensor, reduction: str, denom, ignore: torch.Tensor, dtype) -> torch.Tensor:
+def _row_scale(
+    grad_out: torch.Tensor, reduction: str, denom, ignore: torch.Tensor, dtype
+) -> torch.Tensor:
     """d(reduced loss)/d(per-row loss) for every row; exactly 0 on ignored rows."""
     g = grad_out.to(dtype)
     if reduction == "none":
@@ -172,14 +180,18 @@ class _LSCrossEntropyRows(torch.autograd.Function):
             j = min(n, i + rows)
             if fused:
                 lp = torch.log_softmax(logits[i:j], 1, dtype=cdt, out=buf[: j - i])
-                torch.gather(lp, 1, safe_t[i:j].unsqueeze(1), out=logp_t[i:j].unsqueeze(1))
+                torch.gather(
+                    lp, 1, safe_t[i:j].unsqueeze(1), out=logp_t[i:j].unsqueeze(1)
+                )
                 if need_smooth:
                     if w is None:
                         torch.sum(lp, 1, out=logp_sum[i:j])
                     else:
                         torch.mv(lp, w, out=logp_sum[i:j])
             else:  # log p_k = (z_k - m) - log s
-                mi, si, zi, ssi = _row_stats(logits[i:j], safe_t[i:j], w, need_smooth, buf[: j - i])
+                mi, si, zi, ssi = _row_stats(
+                    logits[i:j], safe_t[i:j], w, need_smooth, buf[: j - i]
+                )
                 m[i:j], s[i:j] = mi, si
                 log_s = si.log()
                 logp_t[i:j] = zi - log_s
@@ -234,19 +246,35 @@ class _LSCrossEntropyRows(torch.autograd.Function):
         rows = max(1, min(n, _CE_CHUNK_ELEMENTS // max(k, 1)))
         grad = torch.empty((n, k), dtype=logits.dtype, device=logits.device)
         direct = grad.dtype == cdt  # float32/float64: write straight into grad
-        tmp = None if direct else torch.empty((rows, k), dtype=cdt, device=logits.device)
+        tmp = (
+            None if direct else torch.empty((rows, k), dtype=cdt, device=logits.device)
+        )
         for i in range(0, n, rows):
             j = min(n, i + rows)
             if direct:
                 _row_grad_(
-                    logits[i:j], None if m is None else m[i:j], coef[i:j], None if bvec is None else bvec[i:j],
-                    w, safe_t[i:j], dvec[i:j], grad[i:j],
+                    logits[i:j],
+                    None if m is None else m[i:j],
+                    coef[i:j],
+                    None if bvec is None else bvec[i:j],
+                    w,
+                    safe_t[i:j],
+                    dvec[i:j],
+                    grad[i:j],
                 )
                 continue
             # low precision: float32 chunk; the uniform part is subtracted while
             # rounding into the output, saving one pass over the chunk
-            g = _row_grad_(logits[i:j], None if m is None else m[i:j], coef[i:j], None, w, safe_t[i:j],
-                           dvec[i:j], tmp[: j - i])
+            g = _row_grad_(
+                logits[i:j],
+                None if m is None else m[i:j],
+                coef[i:j],
+                None,
+                w,
+                safe_t[i:j],
+                dvec[i:j],
+                tmp[: j - i],
+            )
             if bvec is None:
                 grad[i:j].copy_(g)
             elif w is None:
@@ -265,7 +293,9 @@ def _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction):
     k = logits.shape[1]
     target = target.long()
     ignore = _targets_in_range(target, k, ignore_index)
-    return _LSCrossEntropyRows.apply(logits, target, float(a), weight, ignore, reduction)
+    return _LSCrossEntropyRows.apply(
+        logits, target, float(a), weight, ignore, reduction
+    )
 
 
 def _functorch_active() -> bool:
@@ -283,7 +313,11 @@ def _is_wrapped(x: torch.Tensor) -> bool:
     interpreter stack reports; only the tensor itself says so.
     """
     functorch = getattr(torch._C, "_functorch", None)
-    for name in ("is_functorch_wrapped_tensor", "is_batchedtensor", "is_legacy_batchedtensor"):
+    for name in (
+        "is_functorch_wrapped_tensor",
+        "is_batchedtensor",
+        "is_legacy_batchedtensor",
+    ):
         check = getattr(functorch, name, None)
         if check is not None and check(x):
             return True
@@ -302,7 +336,11 @@ def _fast_path_available(*tensors: torch.Tensor) -> bool:
     if is_compiling is not None and is_compiling():
         return False
     for x in tensors:
-        if x.device.type == "meta" or type(x) is not torch.Tensor and not isinstance(x, torch.nn.Parameter):
+        if (
+            x.device.type == "meta"
+            or type(x) is not torch.Tensor
+            and not isinstance(x, torch.nn.Parameter)
+        ):
             return False
     if _functorch_active():
         return False
@@ -335,11 +373,17 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
         ssum = torch.empty_like(m) if need_smooth else None
         rows = min(chunk, n)
         lbuf = torch.empty((rows, v), dtype=hidden.dtype, device=hidden.device)
-        fbuf = lbuf if hidden.dtype == cdt else torch.empty((rows, v), dtype=cdt, device=hidden.device)
+        fbuf = (
+            lbuf
+            if hidden.dtype == cdt
+            else torch.empty((rows, v), dtype=cdt, device=hidden.device)
+        )
         for i in range(0, n, rows):
             j = min(n, i + rows)
             z = torch.mm(hidden[i:j], weight.t(), out=lbuf[: j - i])
-            mi, si, zi, ssi = _row_stats(z, safe_t[i:j], None, need_smooth, fbuf[: j - i])
+            mi, si, zi, ssi = _row_stats(
+                z, safe_t[i:j], None, need_smooth, fbuf[: j - i]
+            )
             m[i:j], s[i:j], zt[i:j] = mi, si, zi
             if need_smooth:
                 ssum[i:j] = ssi
@@ -366,8 +410,16 @@ class _LinearLSCrossEntropy(torch.autograd.Function):
         with torch.no_grad(), torch.autocast(hidden.device.type, enabled=False):
             grad_h, grad_w = _linear_backward(ctx, grad_out)
         if torch.is_grad_enabled():  # create_graph=True: first derivatives only
-            grad_h = None if grad_h is None else _NoDoubleBackward.apply(grad_h, hidden, weight)
-            grad_w = None if grad_w is None else _NoDoubleBackward.apply(grad_w, hidden, weight)
+            grad_h = (
+                None
+                if grad_h is None
+                else _NoDoubleBackward.apply(grad_h, hidden, weight)
+            )
+            grad_w = (
+                None
+                if grad_w is None
+                else _NoDoubleBackward.apply(grad_w, hidden, weight)
+            )
         return grad_h, grad_w, None, None, None, None, None, None
 
 
@@ -408,10 +460,20 @@ def _linear_backward(ctx, grad_out):
     vb = v if not low else max(1, min(v, -(-rows * v // hidden.shape[1])))
     grad_h = torch.empty_like(hidden) if need_h else None
     grad_w = torch.empty_like(weight) if need_w else None
-    h_acc = torch.zeros(hidden.shape, dtype=cdt, device=hidden.device) if need_h and vb < v else None
-    w_acc = torch.empty((vb, weight.shape[1]), dtype=cdt, device=weight.device) if need_w and low else None
+    h_acc = (
+        torch.zeros(hidden.shape, dtype=cdt, device=hidden.device)
+        if need_h and vb < v
+        else None
+    )
+    w_acc = (
+        torch.empty((vb, weight.shape[1]), dtype=cdt, device=weight.device)
+        if need_w and low
+        else None
+    )
     lflat = torch.empty(rows * vb, dtype=hidden.dtype, device=hidden.device)
-    gflat = lflat if not low else torch.empty(rows * vb, dtype=cdt, device=hidden.device)
+    gflat = (
+        lflat if not low else torch.empty(rows * vb, dtype=cdt, device=hidden.device)
+    )
     for b0 in range(0, v, vb):
         b1 = min(v, b0 + vb)
         wb = weight[b0:b1]
@@ -422,15 +484,28 @@ def _linear_backward(ctx, grad_out):
         for i in range(0, n, rows):
             j = min(n, i + rows)
             shape = (j - i, b1 - b0)
-            z = torch.mm(hidden[i:j], wb.t(), out=lflat[: shape[0] * shape[1]].view(shape))
+            z = torch.mm(
+                hidden[i:j], wb.t(), out=lflat[: shape[0] * shape[1]].view(shape)
+            )
             t_blk, d_blk = safe_t[i:j], dvec[i:j]
             if vb < v:  # the one-hot part only where the target falls in this block
                 inside = (t_blk >= b0) & (t_blk < b1)
                 t_blk = torch.where(inside, t_blk - b0, 0)
                 d_blk = torch.where(inside, d_blk, 0.0)
             bv = None if bvec is None else bvec[i:j]
-            g = _row_grad_(z, m[i:j], coef[i:j], bv, None, t_blk, d_blk, gflat[: shape[0] * shape[1]].view(shape))
-            g_in = g if not low else z.copy_(g)  # G in the input dtype, in the logits buffer
+            g = _row_grad_(
+                z,
+                m[i:j],
+                coef[i:j],
+                bv,
+                None,
+                t_blk,
+                d_blk,
+                gflat[: shape[0] * shape[1]].view(shape),
+            )
+            g_in = (
+                g if not low else z.copy_(g)
+            )  # G in the input dtype, in the logits buffer
             if need_h:
                 if h_acc is None:
                     torch.mm(g_in, wb, out=grad_h[i:j])
@@ -533,11 +608,15 @@ def ls_linear_cross_entropy(
     else:
         ignore = _targets_in_range(t1, weight.shape[0], ignore_index)
         with torch.autocast(h2.device.type, enabled=False):
-            loss = _LinearLSCrossEntropy.apply(h2, weight, t1, a, ignore, reduction, chunk, out_dtype)
+            loss = _LinearLSCrossEntropy.apply(
+                h2, weight, t1, a, ignore, reduction, chunk, out_dtype
+            )
     return loss.reshape(batch_shape) if reduction == "none" else loss
 
 
-def _check_linear_arguments(hidden, weight, target, alpha, chunk_size, convention, ignore_index, reduction):
+def _check_linear_arguments(
+    hidden, weight, target, alpha, chunk_size, convention, ignore_index, reduction
+):
     """Validate ``ls_linear_cross_entropy``'s arguments; return ``(a, chunk)``."""
     for name, x in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(x, torch.Tensor):
@@ -573,8 +652,14 @@ def _check_linear_arguments(hidden, weight, target, alpha, chunk_size, conventio
     n = max(1, target.numel())
     if chunk_size is None:
         return a, _default_chunk_size(n, d, v)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, Integral)
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            f"chunk_size must be a positive integer or None, got {chunk_size!r}"
+        )
     return a, int(chunk_size)
 
 
@@ -582,7 +667,11 @@ def _autocast_enabled(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+        return (
+            torch.is_autocast_cpu_enabled()
+            if device_type == "cpu"
+            else torch.is_autocast_enabled()
+        )
 
 
 def _autocast_inputs(hidden, weight):
@@ -597,7 +686,11 @@ def _autocast_inputs(hidden, weight):
     try:
         dtype = torch.get_autocast_dtype(device_type)
     except AttributeError:  # torch < 2.4
-        dtype = torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+        dtype = (
+            torch.get_autocast_cpu_dtype()
+            if device_type == "cpu"
+            else torch.get_autocast_gpu_dtype()
+        )
     return hidden.to(dtype), weight.to(dtype), torch.float32
 
 

@@ -55,7 +55,9 @@ def optimal_logit_gap(alpha, num_classes: int, convention: str = "uniform"):
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     y_true, y_other = np.asarray(y_true, dtype=float), np.asarray(y_other, dtype=float)
     with np.errstate(divide="ignore"):
-        gap = np.where(y_other > 0, np.log(y_true / np.where(y_other > 0, y_other, 1.0)), np.inf)
+        gap = np.where(
+            y_other > 0, np.log(y_true / np.where(y_other > 0, y_other, 1.0)), np.inf
+        )
     # off_target eps = 1 puts no mass on the true class: gap -> -inf.
     gap = np.where(y_true <= 0, -np.inf, gap)
     return _scalar_or_array(gap)

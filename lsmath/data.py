@@ -16,7 +16,13 @@ import torch
 
 from ._optional import require
 
-__all__ = ["Split", "load_digits_split", "make_mnist1d_split", "make_separable_2d", "standardise"]
+__all__ = [
+    "Split",
+    "load_digits_split",
+    "make_mnist1d_split",
+    "make_separable_2d",
+    "standardise",
+]
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ def standardise(x_train: np.ndarray, *others: np.ndarray):
     return tuple((x - mean) / std for x in (x_train, *others))
 
 
-def _to_split(x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, n_test: int, seed: int) -> Split:
+def _to_split(
+    x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, n_test: int, seed: int
+) -> Split:
     if n_train + n_val + n_test > len(x):
         raise ValueError(
             f"n_train + n_val + n_test must be at most {len(x)}, got {n_train + n_val + n_test}"
@@ -57,11 +65,18 @@ def _to_split(x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, n_test: in
     xs = standardise(x[tr], x[va], x[te])
     as_x = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     as_y = lambda a: torch.tensor(a, dtype=torch.int64)  # noqa: E731
-    return Split(as_x(xs[0]), as_y(y[tr]), as_x(xs[1]), as_y(y[va]), as_x(xs[2]), as_y(y[te]))
+    return Split(
+        as_x(xs[0]), as_y(y[tr]), as_x(xs[1]), as_y(y[va]), as_x(xs[2]), as_y(y[te])
+    )
 
 
 def load_digits_split(
-    n_train: int = 1000, n_val: int = 297, n_test: int = 500, *, classes=None, seed: int = 0
+    n_train: int = 1000,
+    n_val: int = 297,
+    n_test: int = 500,
+    *,
+    classes=None,
+    seed: int = 0,
 ) -> Split:
     """scikit-learn's digits, shuffled with ``seed``, standardised on the training split.
 
@@ -95,7 +110,10 @@ def make_mnist1d_split(
     ``n_train / n_val / n_test`` and standardised on the training split.
     """
     mnist1d_data = require("mnist1d.data", "make_mnist1d_split")
-    get_dataset_args, make_dataset = mnist1d_data.get_dataset_args, mnist1d_data.make_dataset
+    get_dataset_args, make_dataset = (
+        mnist1d_data.get_dataset_args,
+        mnist1d_data.make_dataset,
+    )
 
     args = get_dataset_args()
     total = n_train + n_val + n_test

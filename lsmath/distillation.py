@@ -57,7 +57,9 @@ def _check_temperature(temperature: object) -> float:
     return check_temperature(temperature, maximum=MAX_TEMPERATURE)
 
 
-def _check_pair(student_logits: object, teacher_logits: object) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_pair(
+    student_logits: object, teacher_logits: object
+) -> tuple[torch.Tensor, torch.Tensor]:
     as_logit_matrix(student_logits, "student_logits", tensor_only=True)
     as_logit_matrix(teacher_logits, "teacher_logits", tensor_only=True)
     if student_logits.shape != teacher_logits.shape:
@@ -140,15 +142,23 @@ def distillation_loss(
     T = _check_temperature(temperature)
     check_reduction(reduction)
     check_ignore_index(ignore_index)
-    if isinstance(hard_weight, bool) or not isinstance(hard_weight, (Real, np.floating, np.integer)):
-        raise TypeError(f"hard_weight must be a real number in [0, 1], got {type(hard_weight).__name__}")
+    if isinstance(hard_weight, bool) or not isinstance(
+        hard_weight, (Real, np.floating, np.integer)
+    ):
+        raise TypeError(
+            f"hard_weight must be a real number in [0, 1], got {type(hard_weight).__name__}"
+        )
     w = float(hard_weight)
     if math.isnan(w) or not 0.0 <= w <= 1.0:
         raise ValueError(f"hard_weight must be a real number in [0, 1], got {w}")
     if target is None and w > 0:
-        raise ValueError(f"hard_weight={w} > 0 needs a target (hard labels); got target=None")
+        raise ValueError(
+            f"hard_weight={w} > 0 needs a target (hard labels); got target=None"
+        )
     if target is not None and w == 0:
-        raise ValueError("a target was given but hard_weight=0 ignores it: pass hard_weight in (0, 1]")
+        raise ValueError(
+            "a target was given but hard_weight=0 ignores it: pass hard_weight in (0, 1]"
+        )
 
     unbatched = student_logits.dim() == 1
     out_dtype = student_logits.dtype
@@ -174,7 +184,9 @@ def distillation_loss(
     elif reduction == "sum":
         loss = (1.0 - w) * per_sample.sum() + w * ce.sum()
     else:  # the CE mean runs over non-ignored rows, as in F.cross_entropy
-        loss = (1.0 - w) * per_sample.mean() + w * _mean_over_kept(ce, target, ignore_index)
+        loss = (1.0 - w) * per_sample.mean() + w * _mean_over_kept(
+            ce, target, ignore_index
+        )
     return loss.to(out_dtype)
 
 
@@ -198,7 +210,9 @@ def _hard_term(s, target, unbatched, work_dtype, ignore_index):
     return ls_cross_entropy(s, tgt, 0.0, ignore_index=ignore_index, reduction="none")
 
 
-def _mean_over_kept(ce: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+def _mean_over_kept(
+    ce: torch.Tensor, target: torch.Tensor, ignore_index: int
+) -> torch.Tensor:
     """Mean of the per-row CE over rows whose class-index target is not ``ignore_index``."""
     if target.dtype.is_floating_point:
         return ce.mean()
@@ -269,7 +283,9 @@ class StackedMLP(torch.nn.Module):
         sizes = [int(v) for v in sizes]
         seeds = [int(s) for s in seeds]
         if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
+            raise ValueError(
+                f"sizes must list at least two positive widths, got {sizes}"
+            )
         if not seeds:
             raise ValueError("seeds must hold at least one seed (one per member)")
         self.sizes = sizes
@@ -297,13 +313,19 @@ class StackedMLP(torch.nn.Module):
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """Last hidden layer (after ReLU), ``(M, B, sizes[-2])``: the penultimate features."""
         if len(self.weights) < 2:
-            raise ValueError("a network without hidden layers has no penultimate features")
+            raise ValueError(
+                "a network without hidden layers has no penultimate features"
+            )
         return self._run(x, len(self.weights) - 1)
 
     def _run(self, x: torch.Tensor, n_layers: int) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.num_members, -1, -1)
-        if x.dim() != 3 or x.shape[0] != self.num_members or x.shape[2] != self.sizes[0]:
+        if (
+            x.dim() != 3
+            or x.shape[0] != self.num_members
+            or x.shape[2] != self.sizes[0]
+        ):
             raise ValueError(
                 f"input must have shape (B, {self.sizes[0]}) or ({self.num_members}, B, {self.sizes[0]}), "
                 f"got {tuple(x.shape)}"
@@ -329,8 +351,16 @@ class StackedMLP(torch.nn.Module):
         return torch.nn.Sequential(*layers)
 
 
-def train_stacked(model: StackedMLP, x: torch.Tensor, loss_fn, *, epochs: int, batch_size: int,
-                  seeds, lr: float = 1e-3) -> list[float]:
+def train_stacked(
+    model: StackedMLP,
+    x: torch.Tensor,
+    loss_fn,
+    *,
+    epochs: int,
+    batch_size: int,
+    seeds,
+    lr: float = 1e-3,
+) -> list[float]:
     """Train every member of ``model`` with Adam on its own shuffle of the rows of ``x``.
 
     ``loss_fn(logits, idx)`` receives the stacked logits ``(M, B, K)`` and the
@@ -344,7 +374,9 @@ def train_stacked(model: StackedMLP, x: torch.Tensor, loss_fn, *, epochs: int, b
     """
     seeds = [int(s) for s in seeds]
     if len(seeds) != model.num_members:
-        raise ValueError(f"need one seed per member ({model.num_members}), got {len(seeds)}")
+        raise ValueError(
+            f"need one seed per member ({model.num_members}), got {len(seeds)}"
+        )
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be positive integers")
     n = x.shape[0]

@@ -85,7 +85,9 @@ def cross_entropy_gradient(logits, target_probs):
     if not y.dtype.is_floating_point:
         raise TypeError(f"target_probs must have a floating dtype, got {y.dtype}")
     if y.shape != z.shape:
-        raise ValueError(f"target_probs must have the shape of logits {tuple(z.shape)}, got {tuple(y.shape)}")
+        raise ValueError(
+            f"target_probs must have the shape of logits {tuple(z.shape)}, got {tuple(y.shape)}"
+        )
     if (y < 0).any() or not torch.isfinite(y).all():
         raise ValueError("target_probs must be finite and nonnegative")
     y = y.to(z.dtype)
@@ -93,7 +95,9 @@ def cross_entropy_gradient(logits, target_probs):
     return grad.numpy() if as_numpy else grad
 
 
-def logit_gradient_norms(logits, target, alpha: float = 0.0, convention: str = "uniform"):
+def logit_gradient_norms(
+    logits, target, alpha: float = 0.0, convention: str = "uniform"
+):
     """Per-sample Euclidean norm ``||softmax(z_n) - y_LS,n||_2`` of the logit gradient.
 
     This is the size of the learning signal each sample sends into the network
@@ -132,7 +136,9 @@ def uniform_prediction_factor(alpha, num_classes: int, convention: str = "unifor
     return float(out) if out.ndim == 0 else out
 
 
-def one_hot_prediction_gradient(alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"):
+def one_hot_prediction_gradient(
+    alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"
+):
     """LS gradient ``e_t - y_LS = a (e_t - u)`` at the fully confident prediction ``p = e_t``.
 
     The limit of ``ls_gradient`` as the true logit goes to ``+inf``: positive on
@@ -146,8 +152,14 @@ def one_hot_prediction_gradient(alpha: float, num_classes: int, target: int = 0,
         array([ 0.2, -0.1, -0.1])
     """
     k = check_num_classes(num_classes)
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < k:
-        raise ValueError(f"target must be an integer class index in [0, {k}), got {target!r}")
+    if (
+        isinstance(target, bool)
+        or not isinstance(target, (int, np.integer))
+        or not 0 <= target < k
+    ):
+        raise ValueError(
+            f"target must be an integer class index in [0, {k}), got {target!r}"
+        )
     reject_negative_smoothing(alpha, convention, "stationary_logits")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     y = np.full(k, float(y_other))
@@ -192,10 +204,15 @@ def gradient_component_bounds(alpha, num_classes: int, convention: str = "unifor
     """
     y_true, y_other = smoothed_target_values(alpha, num_classes, convention)
     y_true, y_other = float(y_true), float(y_other)
-    return {"true": (0.0 - y_true, 1.0 - y_true), "other": (0.0 - y_other, 1.0 - y_other)}
+    return {
+        "true": (0.0 - y_true, 1.0 - y_true),
+        "other": (0.0 - y_other, 1.0 - y_other),
+    }
 
 
-def stationary_logits(alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"):
+def stationary_logits(
+    alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"
+):
     """Finite logits where the LS gradient vanishes: ``log y_LS``, shifted to mean 0.
 
     Every ``z = log y_LS + c`` (any constant ``c``) has ``softmax(z) = y_LS`` and
@@ -212,8 +229,14 @@ def stationary_logits(alpha: float, num_classes: int, target: int = 0, conventio
         2.1972
     """
     k = check_num_classes(num_classes)
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < k:
-        raise ValueError(f"target must be an integer class index in [0, {k}), got {target!r}")
+    if (
+        isinstance(target, bool)
+        or not isinstance(target, (int, np.integer))
+        or not 0 <= target < k
+    ):
+        raise ValueError(
+            f"target must be an integer class index in [0, {k}), got {target!r}"
+        )
     reject_negative_smoothing(alpha, convention, "stationary_logits")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     if float(y_other) <= 0 or float(y_true) <= 0:

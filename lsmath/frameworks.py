@@ -196,11 +196,15 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
 
 def _rule(framework: object) -> FrameworkRule:
     if not isinstance(framework, str) or framework not in FRAMEWORKS:
-        raise ValueError(f"framework must be one of {tuple(FRAMEWORKS)}, got {framework!r}")
+        raise ValueError(
+            f"framework must be one of {tuple(FRAMEWORKS)}, got {framework!r}"
+        )
     return FRAMEWORKS[framework]
 
 
-def lsmath_equivalent(framework: str, smoothing: float, num_classes: int) -> tuple[str, float, int]:
+def lsmath_equivalent(
+    framework: str, smoothing: float, num_classes: int
+) -> tuple[str, float, int]:
     """The ``lsmath`` call that reproduces a framework's smoothed target.
 
     Returns ``(convention, parameter, K_eff)``: the framework's target on a
@@ -215,14 +219,20 @@ def lsmath_equivalent(framework: str, smoothing: float, num_classes: int) -> tup
     """
     rule = _rule(framework)
     s = check_smoothing_scalar(smoothing, "smoothing")
-    k = check_num_classes(num_classes, minimum=3 if rule.classes == "all_but_pad" else 2)
+    k = check_num_classes(
+        num_classes, minimum=3 if rule.classes == "all_but_pad" else 2
+    )
     if rule.key == "keras_binary" and k != 2:
-        raise ValueError(f"keras_binary is a two-class loss: num_classes must be 2, got {k}")
+        raise ValueError(
+            f"keras_binary is a two-class loss: num_classes must be 2, got {k}"
+        )
     k_eff = k - 1 if rule.classes == "all_but_pad" else k
     return rule.convention, s, k_eff
 
 
-def target_masses(framework: str, smoothing: float, num_classes: int) -> tuple[float, float]:
+def target_masses(
+    framework: str, smoothing: float, num_classes: int
+) -> tuple[float, float]:
     """``(true-class mass, mass on each other class)`` of a framework's smoothed target.
 
     ``num_classes`` is the number of columns of the logits (``V`` for a
@@ -242,20 +252,36 @@ def target_masses(framework: str, smoothing: float, num_classes: int) -> tuple[f
     return float(y_true), float(y_other)
 
 
-def _smooth(target: torch.Tensor, k: int, s: float, convention: str, dtype: torch.dtype) -> torch.Tensor:
+def _smooth(
+    target: torch.Tensor, k: int, s: float, convention: str, dtype: torch.dtype
+) -> torch.Tensor:
     """``smooth_targets`` computed directly in ``dtype`` (float64 logits get float64 targets)."""
     y_true, y_other = smoothed_target_values(s, k, convention)
     onehot = torch.nn.functional.one_hot(target, k).to(dtype)
     return onehot * (float(y_true) - float(y_other)) + float(y_other)
 
 
-def _check_target_and_pad(target: torch.Tensor, num_classes: int, pad_index: int | None) -> torch.Tensor:
+def _check_target_and_pad(
+    target: torch.Tensor, num_classes: int, pad_index: int | None
+) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target must be a torch.Tensor of class indices, got {type(target).__name__}")
-    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if pad_index is not None and (isinstance(pad_index, bool) or not isinstance(pad_index, int)):
-        raise TypeError(f"pad_index must be an int or None, got {type(pad_index).__name__}")
+        raise TypeError(
+            f"target must be a torch.Tensor of class indices, got {type(target).__name__}"
+        )
+    if (
+        target.dtype.is_floating_point
+        or target.dtype.is_complex
+        or target.dtype == torch.bool
+    ):
+        raise TypeError(
+            f"target must hold integer class indices, got dtype {target.dtype}"
+        )
+    if pad_index is not None and (
+        isinstance(pad_index, bool) or not isinstance(pad_index, int)
+    ):
+        raise TypeError(
+            f"pad_index must be an int or None, got {type(pad_index).__name__}"
+        )
     valid = target if pad_index is None else target[target != pad_index]
     if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
         raise ValueError(
@@ -293,11 +319,17 @@ def framework_targets(
     dtype = torch.get_default_dtype() if dtype is None else dtype
     k = int(num_classes)
     target = _check_target_and_pad(target, k, pad_index)
-    pad = torch.zeros(target.shape, dtype=torch.bool) if pad_index is None else target == pad_index
+    pad = (
+        torch.zeros(target.shape, dtype=torch.bool)
+        if pad_index is None
+        else target == pad_index
+    )
     safe = target.masked_fill(pad, 0 if pad_index != 0 else min(1, k - 1))
     if rule.classes == "all_but_pad":
         if pad_index is None or not 0 <= pad_index < k:
-            raise ValueError(f"{framework} needs pad_index, a column in [0, {k}), got {pad_index!r}")
+            raise ValueError(
+                f"{framework} needs pad_index, a column in [0, {k}), got {pad_index!r}"
+            )
         keep = [c for c in range(k) if c != pad_index]
         # Re-index the targets onto the K - 1 non-pad columns, smooth there, then
         # put a zero column back where the padding symbol lives.
@@ -312,7 +344,9 @@ def framework_targets(
 
 
 def _entropy_rows(y: torch.Tensor) -> torch.Tensor:
-    return -(torch.where(y > 0, y * torch.log(y.clamp_min(1e-300)), torch.zeros_like(y))).sum(-1)
+    return -(
+        torch.where(y > 0, y * torch.log(y.clamp_min(1e-300)), torch.zeros_like(y))
+    ).sum(-1)
 
 
 def framework_token_losses(
@@ -346,14 +380,25 @@ def framework_token_losses(
                 f"keras_binary takes one logit per position: logits shape {tuple(logits.shape)} "
                 f"must equal target shape {tuple(target.shape)}"
             )
-        two = torch.stack([torch.zeros_like(logits), logits], dim=-1)  # sigmoid(z) = softmax([0, z])_1
-        return framework_token_losses("pytorch", two, target, smoothing, pad_index=pad_index)
+        two = torch.stack(
+            [torch.zeros_like(logits), logits], dim=-1
+        )  # sigmoid(z) = softmax([0, z])_1
+        return framework_token_losses(
+            "pytorch", two, target, smoothing, pad_index=pad_index
+        )
     if logits.dim() < 1 or tuple(logits.shape[:-1]) != tuple(target.shape):
         raise ValueError(
             f"logits must have shape (*target.shape, K) = {tuple(target.shape) + ('K',)}, "
             f"got {tuple(logits.shape)}"
         )
-    y = framework_targets(framework, target, logits.shape[-1], smoothing, pad_index=pad_index, dtype=logits.dtype)
+    y = framework_targets(
+        framework,
+        target,
+        logits.shape[-1],
+        smoothing,
+        pad_index=pad_index,
+        dtype=logits.dtype,
+    )
     loss = -(y * torch.log_softmax(logits, dim=-1)).sum(-1)
     if rule.value == "kl":
         loss = loss - _entropy_rows(y)
@@ -386,14 +431,25 @@ def framework_loss(
     """
     rule = _rule(framework)
     if normalize not in ("tokens", "sentences"):
-        raise ValueError(f"normalize must be 'tokens' or 'sentences', got {normalize!r}")
-    per = framework_token_losses(framework, logits, target, smoothing, pad_index=pad_index)
-    n_active = per.new_tensor(float(per.numel() if pad_index is None else int((target != pad_index).sum())))
+        raise ValueError(
+            f"normalize must be 'tokens' or 'sentences', got {normalize!r}"
+        )
+    per = framework_token_losses(
+        framework, logits, target, smoothing, pad_index=pad_index
+    )
+    n_active = per.new_tensor(
+        float(per.numel() if pad_index is None else int((target != pad_index).sum()))
+    )
     if rule.key in ("keras_categorical", "keras_binary", "timm", "optax"):
         return per.mean()
-    if rule.key in ("fairseq", "fairseq_legacy", "opennmt") and normalize == "sentences":
+    if (
+        rule.key in ("fairseq", "fairseq_legacy", "opennmt")
+        and normalize == "sentences"
+    ):
         if target.dim() < 2:
-            raise ValueError("normalize='sentences' needs target of shape (batch, length)")
+            raise ValueError(
+                "normalize='sentences' needs target of shape (batch, length)"
+            )
         return per.sum() / target.shape[0]
     return per.sum() / n_active
 
@@ -436,7 +492,9 @@ def sequence_ls_loss(
     if logits.dim() != 3:
         raise ValueError(f"logits must have shape (B, T, V), got {tuple(logits.shape)}")
     if tuple(target.shape) != tuple(logits.shape[:2]):
-        raise ValueError(f"target must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(target.shape)}"
+        )
     if normalize not in ("tokens", "sequences", "sequence_mean", "sum"):
         raise ValueError(
             f"normalize must be one of ('tokens', 'sequences', 'sequence_mean', 'sum'), got {normalize!r}"
@@ -448,7 +506,9 @@ def sequence_ls_loss(
     v = check_num_classes(logits.shape[-1], minimum=3 if not smooth_pad_column else 2)
     target = _check_target_and_pad(target, v, pad_index)
     if not 0 <= pad_index < v and not smooth_pad_column:
-        raise ValueError(f"smooth_pad_column=False needs pad_index to be a column in [0, {v}), got {pad_index}")
+        raise ValueError(
+            f"smooth_pad_column=False needs pad_index to be a column in [0, {v}), got {pad_index}"
+        )
     # Reuse the framework machinery: the pad-column-free variant is OpenNMT's
     # target, the other is PyTorch's; only the convention changes here.
     pad = target == pad_index
@@ -471,5 +531,7 @@ def sequence_ls_loss(
         return per.sum() / target.shape[0]
     lengths = (~pad).sum(1)
     if (lengths == 0).any():
-        raise ValueError("normalize='sequence_mean' needs at least one non-padded position per sequence")
+        raise ValueError(
+            "normalize='sequence_mean' needs at least one non-padded position per sequence"
+        )
     return (per.sum(1) / lengths).mean()

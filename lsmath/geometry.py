@@ -62,7 +62,9 @@ def _signed_labels(y, n: int) -> np.ndarray:
         return np.where(y > 0, 1.0, -1.0)
     if vals <= {-1.0, 1.0}:
         return y.astype(float)
-    raise ValueError(f"y must hold binary labels in {{0, 1}} or {{-1, +1}}, got values {sorted(vals)}")
+    raise ValueError(
+        f"y must hold binary labels in {{0, 1}} or {{-1, +1}}, got values {sorted(vals)}"
+    )
 
 
 def _signed_points(x, y) -> np.ndarray:
@@ -166,7 +168,10 @@ def logistic_gd(
     check_smoothing_scalar(alpha, "alpha")
     c = smoothed_target_values(alpha, 2, convention)[0]
     if record_at is None:
-        record_at = [10**k for k in range(int(np.log10(max(steps, 1))) + 1)] + [0, steps]
+        record_at = [10**k for k in range(int(np.log10(max(steps, 1))) + 1)] + [
+            0,
+            steps,
+        ]
     rec = np.unique(np.asarray(record_at, dtype=np.int64))
     if rec.size and (rec[0] < 0 or rec[-1] > steps):
         raise ValueError(f"record_at values must lie in [0, steps] = [0, {steps}]")
@@ -223,7 +228,9 @@ def max_margin_direction_2d(x, y):
         raise ValueError(f"x must have shape (n, 2), got {a_pts.shape}")
     norms = np.linalg.norm(a_pts, axis=1)
     if (norms == 0).any():
-        raise ValueError("x has a point at the origin: no line through the origin separates it")
+        raise ValueError(
+            "x has a point at the origin: no line through the origin separates it"
+        )
     cands = [a_pts / norms[:, None]]
     i, j = np.triu_indices(len(a_pts), k=1)
     diff = a_pts[i] - a_pts[j]
@@ -254,7 +261,9 @@ def template_plane_basis(weights, classes) -> np.ndarray:
         raise ValueError(f"weights must have shape (K, D), got {w.shape}")
     cls = [int(k) for k in classes]
     if len(cls) != 3 or len(set(cls)) != 3:
-        raise ValueError(f"classes must be three distinct class indices, got {list(classes)}")
+        raise ValueError(
+            f"classes must be three distinct class indices, got {list(classes)}"
+        )
     if min(cls) < 0 or max(cls) >= w.shape[0]:
         raise ValueError(f"classes must lie in [0, K) = [0, {w.shape[0]}), got {cls}")
     a, b, c = (w[k] for k in cls)
@@ -297,7 +306,9 @@ def _class_groups(coords, labels):
     c = _as_numpy(coords, "coords")
     lab = _as_numpy(labels, "labels", dtype=np.int64)
     if c.ndim != 2 or lab.shape != (c.shape[0],):
-        raise ValueError(f"coords must be (N, d) and labels (N,), got {c.shape} and {lab.shape}")
+        raise ValueError(
+            f"coords must be (N, d) and labels (N,), got {c.shape} and {lab.shape}"
+        )
     classes = np.unique(lab)
     if classes.size < 2:
         raise ValueError("labels must contain at least two classes")
@@ -343,7 +354,9 @@ def wrong_class_gaps(logits, labels) -> np.ndarray:
     z = _as_numpy(logits, "logits")
     t = _as_numpy(labels, "labels", dtype=np.int64)
     if z.ndim != 2 or z.shape[1] < 2 or t.shape != (z.shape[0],):
-        raise ValueError(f"logits must be (N, K) with K >= 2 and labels (N,), got {z.shape} and {t.shape}")
+        raise ValueError(
+            f"logits must be (N, K) with K >= 2 and labels (N,), got {z.shape} and {t.shape}"
+        )
     if t.size and (t.min() < 0 or t.max() >= z.shape[1]):
         raise ValueError(f"labels must lie in [0, K) = [0, {z.shape[1]})")
     rows = np.arange(len(t))

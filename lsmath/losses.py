@@ -25,8 +25,8 @@ from ._validation import (
     check_reduction,
     check_tensor_logits,
 )
-from .targets import smooth_targets, uniform_smoothing
 from .chunked import _fast_path_available, _ls_cross_entropy_rows, _targets_in_range
+from .targets import smooth_targets, uniform_smoothing
 
 __all__ = ["ls_cross_entropy", "ls_gradient"]
 
@@ -107,13 +107,19 @@ def ls_cross_entropy(
     elif target.dtype.is_floating_point:
         loss = _probability_target_loss(logits, target, a, weight, prior, reduction)
     elif _use_row_kernel(logits, target, weight, prior):
-        loss = _ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction)
+        loss = _ls_cross_entropy_rows(
+            logits, target, a, weight, ignore_index, reduction
+        )
     else:
-        loss = _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction)
+        loss = _class_index_loss(
+            logits, target, a, weight, prior, ignore_index, reduction
+        )
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
 
-def _check_loss_arguments(logits, target, alpha, convention, weight, ignore_index, reduction, prior):
+def _check_loss_arguments(
+    logits, target, alpha, convention, weight, ignore_index, reduction, prior
+):
     """Validate the arguments of ``ls_cross_entropy``; return ``(a, weight, prior)``.
 
     ``a`` is the uniform-convention smoothing (a float); ``prior`` is None or a
@@ -122,7 +128,9 @@ def _check_loss_arguments(logits, target, alpha, convention, weight, ignore_inde
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
     if target.dtype == torch.bool or target.dtype.is_complex:
-        raise TypeError(f"target must hold integer class indices or probabilities, got {target.dtype}")
+        raise TypeError(
+            f"target must hold integer class indices or probabilities, got {target.dtype}"
+        )
     check_reduction(reduction)
     check_convention(convention)
     check_ignore_index(ignore_index)
@@ -130,9 +138,13 @@ def _check_loss_arguments(logits, target, alpha, convention, weight, ignore_inde
     a = uniform_smoothing(alpha, k, convention)
     if weight is not None:
         if not isinstance(weight, torch.Tensor) or not weight.dtype.is_floating_point:
-            raise TypeError("weight must be a floating torch.Tensor of shape (K,) or None")
+            raise TypeError(
+                "weight must be a floating torch.Tensor of shape (K,) or None"
+            )
         if weight.shape != (k,):
-            raise ValueError(f"weight must have shape (K,) = ({k},), got {tuple(weight.shape)}")
+            raise ValueError(
+                f"weight must have shape (K,) = ({k},), got {tuple(weight.shape)}"
+            )
     if prior is not None:
         prior = check_prior(prior, k, device=logits.device)
     return a, weight, prior
@@ -149,7 +161,11 @@ def _torch_computes_it(logits, target, a, prior) -> bool:
     arithmetic, without a float32 copy of the logits); priors and negative
     smoothing use the plain formula.
     """
-    return prior is None and 0.0 <= a <= 1.0 and logits.dtype in (torch.float32, torch.float64)
+    return (
+        prior is None
+        and 0.0 <= a <= 1.0
+        and logits.dtype in (torch.float32, torch.float64)
+    )
 
 
 def _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction):
@@ -174,7 +190,12 @@ def _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction):
     if weight is not None:
         weight = weight.to(logits.dtype)
     return torch.nn.functional.cross_entropy(
-        logits, target, weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=a
+        logits,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=a,
     )
 
 
@@ -227,7 +248,9 @@ def _probability_target_loss(logits, target, a, weight, prior, reduction):
     k = logp.shape[1]
     y = target.to(logp.dtype)
     if a != 0:
-        y = y * (1 - a) + (a / k if prior is None else a * _class_axis(prior.to(logp.dtype), logp))
+        y = y * (1 - a) + (
+            a / k if prior is None else a * _class_axis(prior.to(logp.dtype), logp)
+        )
     weighted = logp if w is None else logp * _class_axis(w, logp)
     per_elem = -(weighted * y).sum(dim=1)
     count = logp.numel() // k if k else 0
@@ -292,11 +315,17 @@ def _autocast_logits(logits: torch.Tensor) -> torch.Tensor:
     try:
         enabled = torch.is_autocast_enabled(logits.device.type)
     except TypeError:  # torch < 2.4: no device-type argument
-        enabled = torch.is_autocast_cpu_enabled() if logits.device.type == "cpu" else torch.is_autocast_enabled()
+        enabled = (
+            torch.is_autocast_cpu_enabled()
+            if logits.device.type == "cpu"
+            else torch.is_autocast_enabled()
+        )
     return logits.float() if enabled else logits
 
 
-def ls_gradient(logits, target, alpha: float, convention: str = "uniform", *, prior=None):
+def ls_gradient(
+    logits, target, alpha: float, convention: str = "uniform", *, prior=None
+):
     """Closed-form gradient of the per-sample LS loss with respect to the logits.
 
     ``dL/dz = softmax(z) - y_LS`` where ``y_LS`` is the smoothed target
@@ -324,17 +353,27 @@ def ls_gradient(logits, target, alpha: float, convention: str = "uniform", *, pr
     a = uniform_smoothing(alpha, k, convention)
     t = torch.as_tensor(target)
     if t.dtype == torch.bool or t.dtype.is_complex:
-        raise TypeError(f"target must hold integer class indices or probabilities, got {t.dtype}")
+        raise TypeError(
+            f"target must hold integer class indices or probabilities, got {t.dtype}"
+        )
     if t.dtype.is_floating_point:
         t = t.reshape(z.shape) if unbatched and t.dim() == 1 else t
         if t.shape != z.shape:
-            raise ValueError(f"probability target must have shape {tuple(z.shape)}, got {tuple(t.shape)}")
-        pi = 1.0 / k if prior is None else check_prior(prior, k, dtype=z.dtype, device=z.device)
+            raise ValueError(
+                f"probability target must have shape {tuple(z.shape)}, got {tuple(t.shape)}"
+            )
+        pi = (
+            1.0 / k
+            if prior is None
+            else check_prior(prior, k, dtype=z.dtype, device=z.device)
+        )
         y = t.to(z.dtype) * (1 - a) + a * pi
     else:
         t = t.reshape(-1)
         if t.shape[0] != z.shape[0]:
-            raise ValueError(f"target has {t.shape[0]} entries but logits have batch size {z.shape[0]}")
+            raise ValueError(
+                f"target has {t.shape[0]} entries but logits have batch size {z.shape[0]}"
+            )
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
             raise ValueError(f"target values must lie in [0, K) = [0, {k})")
         if prior is None:

@@ -84,10 +84,16 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
             reduction = _reduction.legacy_get_string(size_average, reduce)
         self.reduction = check_reduction(reduction)
         self.ignore_index = check_ignore_index(ignore_index)
-        self.label_smoothing = check_smoothing_scalar(label_smoothing, "label_smoothing", allow_negative=True)
+        self.label_smoothing = check_smoothing_scalar(
+            label_smoothing, "label_smoothing", allow_negative=True
+        )
         self.convention = check_convention(convention)
-        if weight is not None and (not isinstance(weight, torch.Tensor) or weight.dim() != 1):
-            raise TypeError("weight must be a 1-d floating torch.Tensor of shape (K,) or None")
+        if weight is not None and (
+            not isinstance(weight, torch.Tensor) or weight.dim() != 1
+        ):
+            raise TypeError(
+                "weight must be a 1-d floating torch.Tensor of shape (K,) or None"
+            )
         self.register_buffer("weight", weight)
         if prior is not None:
             prior = check_prior(prior, len(prior))
@@ -106,7 +112,10 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
         )
 
     def extra_repr(self) -> str:
-        parts = [f"label_smoothing={self.label_smoothing}", f"reduction={self.reduction!r}"]
+        parts = [
+            f"label_smoothing={self.label_smoothing}",
+            f"reduction={self.reduction!r}",
+        ]
         if self.ignore_index != -100:
             parts.append(f"ignore_index={self.ignore_index}")
         if self.convention != "uniform":

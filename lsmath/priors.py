@@ -26,9 +26,9 @@ module holds the pieces chapter 8 needs for the others:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,9 @@ def _real(value: object, name: str, allowed: str) -> float:
     if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
         value, (Real, np.floating, np.integer)
     ):
-        raise TypeError(f"{name} must be a real number {allowed}, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number {allowed}, got {type(value).__name__}"
+        )
     out = float(value)
     if math.isnan(out):
         raise ValueError(f"{name} must be a real number {allowed}, got nan")
@@ -84,12 +86,16 @@ def _check_rate(rate: object) -> float:
 def _as_prior(prior: object) -> torch.Tensor:
     """A ``(K,)`` probability vector or a ``(K, K)`` row-stochastic matrix, as float64."""
     if isinstance(prior, (str, bytes, bool)):
-        raise TypeError(f"prior must be a (K,) vector or a (K, K) matrix, got {type(prior).__name__}")
+        raise TypeError(
+            f"prior must be a (K,) vector or a (K, K) matrix, got {type(prior).__name__}"
+        )
     try:
         p = torch.as_tensor(prior)
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError("prior must be a (K,) vector or a (K, K) matrix of probabilities, "
-                        f"got {type(prior).__name__}") from None
+        raise TypeError(
+            "prior must be a (K,) vector or a (K, K) matrix of probabilities, "
+            f"got {type(prior).__name__}"
+        ) from None
     if p.dtype == torch.bool or p.is_complex():
         raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
     p = p.detach().to(torch.float64)
@@ -101,8 +107,10 @@ def _as_prior(prior: object) -> torch.Tensor:
         raise ValueError("prior must hold finite, nonnegative probabilities")
     sums = p.sum(dim=-1)
     if bool(((sums - 1).abs() > _SUM_TOL).any()):
-        raise ValueError("prior must sum to 1 (each row, for a (K, K) prior); "
-                         f"got sums between {float(sums.min()):.6g} and {float(sums.max()):.6g}")
+        raise ValueError(
+            "prior must sum to 1 (each row, for a (K, K) prior); "
+            f"got sums between {float(sums.min()):.6g} and {float(sums.max()):.6g}"
+        )
     return p
 
 
@@ -113,15 +121,19 @@ def _check_labels(labels: object, k: int, name: str = "labels") -> torch.Tensor:
     if t.dim() != 1:
         raise ValueError(f"{name} must have shape (N,), got {tuple(t.shape)}")
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
-        raise ValueError(f"{name} must lie in [0, K) = [0, {k}), "
-                         f"got min {int(t.min())} and max {int(t.max())}")
+        raise ValueError(
+            f"{name} must lie in [0, K) = [0, {k}), "
+            f"got min {int(t.min())} and max {int(t.max())}"
+        )
     return t.long()
 
 
 # ------------------------------------------------------------------ targets and minimiser
 
 
-def prior_targets(target, alpha: float, prior, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def prior_targets(
+    target, alpha: float, prior, *, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Targets smoothed towards a prior: ``y[n] = (1 - alpha) e_{t_n} + alpha pi(t_n)``.
 
     Args:
@@ -183,12 +195,15 @@ def prior_optimal_logit_gaps(alpha: float, prior, target: int) -> np.ndarray:
         raise ValueError(
             f"alpha must lie in [0, 1] for a minimiser to exist, got {a}: with alpha < 0 the "
             "target has negative entries and the loss decreases without bound as the wrong "
-            "logits fall (negative label smoothing has no finite minimiser)")
+            "logits fall (negative label smoothing has no finite minimiser)"
+        )
     a = _check_alpha(a, allow_negative=False)
     p = _as_prior(prior)
     k = p.shape[-1]
     if isinstance(target, (bool, np.bool_)) or not isinstance(target, Integral):
-        raise TypeError(f"target must be an integer class index, got {type(target).__name__}")
+        raise TypeError(
+            f"target must be an integer class index, got {type(target).__name__}"
+        )
     if not 0 <= int(target) < k:
         raise ValueError(f"target must lie in [0, K) = [0, {k}), got {target}")
     t = int(target)
@@ -196,8 +211,10 @@ def prior_optimal_logit_gaps(alpha: float, prior, target: int) -> np.ndarray:
     y = a * row
     y[t] += 1 - a
     if y[t] <= 0:
-        raise ValueError("the smoothed target puts no mass on the true class (alpha = 1 and "
-                         "prior[t] = 0): the gaps are +inf")
+        raise ValueError(
+            "the smoothed target puts no mass on the true class (alpha = 1 and "
+            "prior[t] = 0): the gaps are +inf"
+        )
     with np.errstate(divide="ignore"):
         return np.log(y) - np.log(y[t])
 
@@ -232,7 +249,9 @@ def prior_from_confusion(confusion, *, pseudocount: float = 1.0) -> np.ndarray:
     """
     c_mat = np.asarray(confusion, dtype=float)
     if c_mat.ndim != 2 or c_mat.shape[0] != c_mat.shape[1] or c_mat.shape[0] < 2:
-        raise ValueError(f"confusion must be a square (K, K) matrix with K >= 2, got shape {c_mat.shape}")
+        raise ValueError(
+            f"confusion must be a square (K, K) matrix with K >= 2, got shape {c_mat.shape}"
+        )
     if not np.isfinite(c_mat).all() or (c_mat < 0).any():
         raise ValueError("confusion must hold finite, nonnegative counts")
     c = _real(pseudocount, "pseudocount", ">= 0")
@@ -245,7 +264,9 @@ def prior_from_confusion(confusion, *, pseudocount: float = 1.0) -> np.ndarray:
     sums = off.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
         rows = np.flatnonzero(sums[:, 0] <= 0).tolist()
-        raise ValueError(f"confusion rows {rows} have no off-diagonal counts; use pseudocount > 0")
+        raise ValueError(
+            f"confusion rows {rows} have no off-diagonal counts; use pseudocount > 0"
+        )
     return off / sums
 
 
@@ -273,7 +294,9 @@ def prior_from_groups(groups: Sequence[int], *, within: float = 0.9) -> np.ndarr
     """
     g = np.asarray(groups)
     if g.ndim != 1 or g.size < 2:
-        raise ValueError(f"groups must be a sequence of K >= 2 group ids, got shape {g.shape}")
+        raise ValueError(
+            f"groups must be a sequence of K >= 2 group ids, got shape {g.shape}"
+        )
     if g.dtype.kind not in "iu":
         raise TypeError(f"groups must hold integer group ids, got dtype {g.dtype}")
     w = _real(within, "within", "in [0, 1]")
@@ -285,14 +308,18 @@ def prior_from_groups(groups: Sequence[int], *, within: float = 0.9) -> np.ndarr
     n_same = same.sum(axis=1, keepdims=True)
     n_other = other.sum(axis=1, keepdims=True)
     w_in = np.where(n_other == 0, 1.0, np.where(n_same == 0, 0.0, w))
-    out = (same * w_in / np.maximum(n_same, 1) + other * (1 - w_in) / np.maximum(n_other, 1))
+    out = same * w_in / np.maximum(n_same, 1) + other * (1 - w_in) / np.maximum(
+        n_other, 1
+    )
     return out.astype(np.float64)
 
 
 # ------------------------------------------------------------------ DisturbLabel
 
 
-def disturb_labels(labels, num_classes: int, rate: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def disturb_labels(
+    labels, num_classes: int, rate: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """DisturbLabel (Xie et al. 2016): replace each label, with probability ``rate``, by a uniform draw.
 
     The replacement is drawn from all ``K`` classes, so it equals the true
@@ -325,7 +352,9 @@ def disturb_labels(labels, num_classes: int, rate: float, *, generator: torch.Ge
     return torch.where(replace, draws, t)
 
 
-def disturb_label_alpha(rate: float, num_classes: int, convention: str = "uniform") -> float:
+def disturb_label_alpha(
+    rate: float, num_classes: int, convention: str = "uniform"
+) -> float:
     """Smoothing whose LS loss equals the expected DisturbLabel loss at ``rate``.
 
     Cross-entropy is linear in its target and ``E[e_Y] = (1 - r) e_t + r u``,
@@ -402,15 +431,21 @@ class OnlineLabelSmoothing:
         if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point:
             raise TypeError("logits must be a floating torch.Tensor of shape (N, K)")
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits must have shape (N, {self.num_classes}), got {tuple(logits.shape)}")
+            raise ValueError(
+                f"logits must have shape (N, {self.num_classes}), got {tuple(logits.shape)}"
+            )
         t = _check_labels(labels, self.num_classes)
         if t.numel() != logits.shape[0]:
-            raise ValueError(f"labels must have one entry per row of logits, got {t.numel()} "
-                             f"and {logits.shape[0]}")
+            raise ValueError(
+                f"labels must have one entry per row of logits, got {t.numel()} "
+                f"and {logits.shape[0]}"
+            )
         probs = torch.softmax(logits.detach().to(torch.float64), dim=1)
         right = probs.argmax(dim=1) == t
         self._sum.index_add_(0, t[right], probs[right])
-        self._count.index_add_(0, t[right], torch.ones(int(right.sum()), dtype=torch.float64))
+        self._count.index_add_(
+            0, t[right], torch.ones(int(right.sum()), dtype=torch.float64)
+        )
 
     def next_epoch(self) -> None:
         """Turn the accumulated sums into the new soft targets and reset them."""
@@ -419,7 +454,9 @@ class OnlineLabelSmoothing:
         self._sum.zero_()
         self._count.zero_()
 
-    def loss(self, logits: torch.Tensor, labels, *, hard_weight: float = 0.5) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, labels, *, hard_weight: float = 0.5
+    ) -> torch.Tensor:
         """``w CE(e_t, p) + (1 - w) CE(S[t], p)``, batch mean; ``w = hard_weight`` in [0, 1]."""
         w = _real(hard_weight, "hard_weight", "in [0, 1]")
         if not 0 <= w <= 1:
@@ -488,8 +525,13 @@ def make_twin_mixture(
         >>> mix.split.x_train.shape, mix.split.num_classes, mix.groups[:4].tolist()
         (torch.Size([200, 10]), 10, [0, 0, 1, 1])
     """
-    for name, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test),
-                    ("num_pairs", num_pairs), ("dim", dim)):
+    for name, v in (
+        ("n_train", n_train),
+        ("n_val", n_val),
+        ("n_test", n_test),
+        ("num_pairs", num_pairs),
+        ("dim", dim),
+    ):
         if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     for name, v in (("twin_distance", twin_distance), ("pair_spread", pair_spread)):
@@ -510,5 +552,7 @@ def make_twin_mixture(
     xs = standardise(x[tr], x[va], x[te])
     as_x = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     as_y = lambda a: torch.tensor(a, dtype=torch.int64)  # noqa: E731
-    split = Split(as_x(xs[0]), as_y(y[tr]), as_x(xs[1]), as_y(y[va]), as_x(xs[2]), as_y(y[te]))
+    split = Split(
+        as_x(xs[0]), as_y(y[tr]), as_x(xs[1]), as_y(y[va]), as_x(xs[2]), as_y(y[te])
+    )
     return TwinMixture(split, means, 1.0, x[te])

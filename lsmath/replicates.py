@@ -11,12 +11,18 @@ What does not clear that bar is reported as not robust at this scale.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SeedSummary", "PairedInterval", "summarize_seeds", "paired_interval", "t_quantile"]
+__all__ = [
+    "SeedSummary",
+    "PairedInterval",
+    "summarize_seeds",
+    "paired_interval",
+    "t_quantile",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class PairedInterval:
 def _as_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (one value per seed), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be one-dimensional (one value per seed), got shape {arr.shape}"
+        )
     if arr.size < 2:
         raise ValueError(f"{name} needs at least two seeds, got {arr.size}")
     if not np.all(np.isfinite(arr)):
@@ -149,11 +157,15 @@ def paired_interval(
     """
     a_arr, b_arr = _as_1d(a, "a"), _as_1d(b, "b")
     if a_arr.shape != b_arr.shape:
-        raise ValueError(f"a and b must pair one value per seed, got {a_arr.size} and {b_arr.size}")
+        raise ValueError(
+            f"a and b must pair one value per seed, got {a_arr.size} and {b_arr.size}"
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
     diff = a_arr - b_arr
     n = diff.size
-    half = t_quantile(0.5 + confidence / 2, n - 1) * float(diff.std(ddof=1)) / math.sqrt(n)
+    half = (
+        t_quantile(0.5 + confidence / 2, n - 1) * float(diff.std(ddof=1)) / math.sqrt(n)
+    )
     mean = float(diff.mean())
     return PairedInterval(mean, mean - half, mean + half, n, confidence)

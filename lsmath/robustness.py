@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -77,7 +76,9 @@ def _check_inputs(x: object, name: str = "x") -> torch.Tensor:
 
 def _check_labels(y: object, n: int, name: str = "y") -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}"
+        )
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {tuple(y.shape)}")
     if y.dtype != torch.int64:
@@ -87,7 +88,9 @@ def _check_labels(y: object, n: int, name: str = "y") -> torch.Tensor:
 
 def _check_nonneg(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number >= 0, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number >= 0, got {type(value).__name__}"
+        )
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -96,7 +99,9 @@ def _check_nonneg(value: object, name: str) -> float:
 
 def _check_count(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}, got {type(value).__name__}"
+        )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
@@ -107,7 +112,9 @@ def _as_1d_float(values: object, name: str) -> np.ndarray:
         values = values.detach().cpu().numpy()
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty one-dimensional array, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty one-dimensional array, got shape {arr.shape}"
+        )
     if arr.dtype == bool:
         arr = arr.astype(float)
     if not np.issubdtype(arr.dtype, np.number):
@@ -123,10 +130,14 @@ def _as_correct(correct: object, n: int) -> np.ndarray:
         correct = correct.detach().cpu().numpy()
     arr = np.asarray(correct)
     if arr.shape != (n,):
-        raise ValueError(f"correct must have shape ({n},) like confidence, got {arr.shape}")
+        raise ValueError(
+            f"correct must have shape ({n},) like confidence, got {arr.shape}"
+        )
     if arr.dtype != bool:
         if not np.all(np.isin(arr, (0, 1))):
-            raise ValueError("correct must hold booleans (or 0/1): True where the prediction is right")
+            raise ValueError(
+                "correct must hold booleans (or 0/1): True where the prediction is right"
+            )
         arr = arr.astype(bool)
     return arr
 
@@ -174,7 +185,9 @@ def input_gradient(
     y = _check_labels(y, x.shape[0])
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        loss = ls_cross_entropy(model(xr), y, alpha, convention=convention, reduction="sum")
+        loss = ls_cross_entropy(
+            model(xr), y, alpha, convention=convention, reduction="sum"
+        )
         (grad,) = torch.autograd.grad(loss, xr)
     return grad
 
@@ -195,7 +208,9 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError("logits must be a torch.Tensor of shape (N, K)")
     y = _check_labels(y, logits.shape[0])
     z_true = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.masked_fill(torch.nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    others = logits.masked_fill(
+        torch.nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf")
+    )
     return others.max(dim=1).values - z_true
 
 
@@ -245,7 +260,9 @@ def fgsm(
     model, x, y, eps = _check_attack(model, x, y, eps, loss)
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(_attack_objective(model, xr, y, loss, alpha, convention), xr)
+        (grad,) = torch.autograd.grad(
+            _attack_objective(model, xr, y, loss, alpha, convention), xr
+        )
     return (x.detach() + eps * grad.sign()).detach()
 
 
@@ -295,7 +312,9 @@ def pgd(
     for _ in range(steps):
         xa.requires_grad_(True)
         with torch.enable_grad():
-            (grad,) = torch.autograd.grad(_attack_objective(model, xa, y, loss, alpha, convention), xa)
+            (grad,) = torch.autograd.grad(
+                _attack_objective(model, xa, y, loss, alpha, convention), xa
+            )
         xa = xa.detach() + step_size * grad.sign()
         xa = torch.minimum(torch.maximum(xa, x0 - eps), x0 + eps)
     return xa.detach()
@@ -334,7 +353,9 @@ def corrupt_inputs(
         cols = (torch.arange(d)[None, :] - offsets[:, None]) % d
         out = out.gather(1, cols.to(out.device))
     if noise:
-        out = out + noise * torch.randn(out.shape, generator=gen, dtype=out.dtype).to(out.device)
+        out = out + noise * torch.randn(out.shape, generator=gen, dtype=out.dtype).to(
+            out.device
+        )
     return out
 
 
@@ -378,7 +399,10 @@ def inactive_unit_fraction(model: nn.Module, x: torch.Tensor) -> list[LayerActiv
     if not relus:
         raise ValueError("model must contain at least one nn.ReLU module")
     records: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: records.append(inp[0].detach())) for m in relus]
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: records.append(inp[0].detach()))
+        for m in relus
+    ]
     was_training = model.training
     try:
         model.eval()
@@ -391,7 +415,11 @@ def inactive_unit_fraction(model: nn.Module, x: torch.Tensor) -> list[LayerActiv
     out = []
     for pre in records:
         off = (pre <= 0).reshape(pre.shape[0], -1)
-        out.append(LayerActivity(float(off.float().mean()), float(off.all(dim=0).float().mean())))
+        out.append(
+            LayerActivity(
+                float(off.float().mean()), float(off.all(dim=0).float().mean())
+            )
+        )
     return out
 
 
@@ -514,7 +542,9 @@ def confidence_auroc(confidence, correct) -> float:
     ok = _as_correct(correct, conf.size)
     n_pos, n_neg = int(ok.sum()), int((~ok).sum())
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("correct must contain at least one right and one wrong prediction")
+        raise ValueError(
+            "correct must contain at least one right and one wrong prediction"
+        )
     order = np.argsort(conf, kind="stable")
     ranks = np.empty(conf.size)
     sorted_c = conf[order]
@@ -558,7 +588,9 @@ def class_separation(features, labels) -> float:
         raise ValueError(f"labels must have shape ({f.shape[0]},), got {lab.shape}")
     norms = np.linalg.norm(f, axis=1, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError("features must have no all-zero rows (cosine distance undefined)")
+        raise ValueError(
+            "features must have no all-zero rows (cosine distance undefined)"
+        )
     u = f / norms
     classes = np.unique(lab)
     if classes.size < 2:
@@ -599,6 +631,7 @@ def linear_probe_accuracy(
         >>> linear_probe_accuracy(f, np.array([0, 0, 1, 1]), f, np.array([0, 0, 1, 1]))
         1.0
     """
+
     def as_f(a, name):
         if isinstance(a, torch.Tensor):
             a = a.detach().cpu().numpy()
@@ -617,9 +650,14 @@ def linear_probe_accuracy(
             raise ValueError(f"{name} must be integer class indices of shape ({n},)")
         return a.astype(np.int64)
 
-    ftr, fte = as_f(train_features, "train_features"), as_f(test_features, "test_features")
+    ftr, fte = (
+        as_f(train_features, "train_features"),
+        as_f(test_features, "test_features"),
+    )
     if ftr.shape[1] != fte.shape[1]:
-        raise ValueError(f"train_features and test_features must have the same width, got {ftr.shape[1]} and {fte.shape[1]}")
+        raise ValueError(
+            f"train_features and test_features must have the same width, got {ftr.shape[1]} and {fte.shape[1]}"
+        )
     ytr = as_y(train_labels, ftr.shape[0], "train_labels")
     yte = as_y(test_labels, fte.shape[0], "test_labels")
     l2 = _check_nonneg(l2, "l2")
@@ -634,12 +672,20 @@ def linear_probe_accuracy(
     yt = torch.tensor(ytr)
     w = torch.zeros(xt.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-10,
-                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1,
+        max_iter=max_iter,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + 0.5 * l2 * (w * w).sum()
+        loss = (
+            torch.nn.functional.cross_entropy(xt @ w + b, yt) + 0.5 * l2 * (w * w).sum()
+        )
         loss.backward()
         return loss
 

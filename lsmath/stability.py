@@ -54,10 +54,18 @@ __all__ = [
 
 def _check_labels(labels, num_classes: int, name: str = "labels") -> torch.Tensor:
     labels = torch.as_tensor(labels)
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {labels.dtype}")
+    if (
+        labels.dtype.is_floating_point
+        or labels.dtype.is_complex
+        or labels.dtype == torch.bool
+    ):
+        raise TypeError(
+            f"{name} must hold integer class indices, got dtype {labels.dtype}"
+        )
     if labels.dim() != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {tuple(labels.shape)}")
+        raise ValueError(
+            f"{name} must be one-dimensional, got shape {tuple(labels.shape)}"
+        )
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ValueError(
             f"{name} must lie in [0, num_classes) = [0, {num_classes}), "
@@ -66,7 +74,9 @@ def _check_labels(labels, num_classes: int, name: str = "labels") -> torch.Tenso
     return labels.long()
 
 
-def flip_label(labels, index: int, num_classes: int, new_class: int | None = None) -> torch.Tensor:
+def flip_label(
+    labels, index: int, num_classes: int, new_class: int | None = None
+) -> torch.Tensor:
     """Copy of ``labels`` with the label at ``index`` changed.
 
     ``new_class`` defaults to ``(labels[index] + 1) mod K``; it must differ
@@ -79,11 +89,19 @@ def flip_label(labels, index: int, num_classes: int, new_class: int | None = Non
     k = check_num_classes(num_classes)
     labels = _check_labels(labels, k)
     n = labels.numel()
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
+    if (
+        isinstance(index, bool)
+        or not isinstance(index, (int, np.integer))
+        or not -n <= index < n
+    ):
         raise ValueError(f"index must be an integer in [-{n}, {n}), got {index!r}")
     old = int(labels[index])
     new = (old + 1) % k if new_class is None else new_class
-    if isinstance(new, bool) or not isinstance(new, (int, np.integer)) or not 0 <= new < k:
+    if (
+        isinstance(new, bool)
+        or not isinstance(new, (int, np.integer))
+        or not 0 <= new < k
+    ):
         raise ValueError(f"new_class must be an integer in [0, {k}), got {new_class!r}")
     if new == old:
         raise ValueError(f"new_class must differ from the current label {old}")
@@ -126,14 +144,18 @@ def symmetric_label_noise(labels, num_classes: int, rate: float, *, seed: int = 
 # --------------------------------------------------------------- closed-form models
 
 
-def _smoothed_float64(labels: torch.Tensor, k: int, alpha: float, convention: str) -> torch.Tensor:
+def _smoothed_float64(
+    labels: torch.Tensor, k: int, alpha: float, convention: str
+) -> torch.Tensor:
     """Smoothed targets built in float64 (``smooth_targets`` uses the default dtype)."""
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     onehot = torch.nn.functional.one_hot(labels, k).to(torch.float64)
     return onehot * (float(y_true) - float(y_other)) + float(y_other)
 
 
-def constant_predictor(labels, num_classes: int, alpha: float, convention: str = "uniform") -> torch.Tensor:
+def constant_predictor(
+    labels, num_classes: int, alpha: float, convention: str = "uniform"
+) -> torch.Tensor:
     """Minimiser over one distribution ``q`` of the mean LS cross-entropy ``mean_i CE(y_i, q)``.
 
     The mean of the smoothed targets is ``y_bar = (1 - alpha) f + alpha / K``
@@ -155,7 +177,12 @@ def constant_predictor(labels, num_classes: int, alpha: float, convention: str =
 
 
 def tabular_predictor(
-    inputs, labels, num_inputs: int, num_classes: int, alpha: float, convention: str = "uniform"
+    inputs,
+    labels,
+    num_inputs: int,
+    num_classes: int,
+    alpha: float,
+    convention: str = "uniform",
 ) -> torch.Tensor:
     """Per-input version of ``constant_predictor``: one free distribution per distinct input.
 
@@ -175,14 +202,22 @@ def tabular_predictor(
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
     labels = _check_labels(labels, k)
-    if isinstance(num_inputs, bool) or not isinstance(num_inputs, (int, np.integer)) or num_inputs < 1:
+    if (
+        isinstance(num_inputs, bool)
+        or not isinstance(num_inputs, (int, np.integer))
+        or num_inputs < 1
+    ):
         raise ValueError(f"num_inputs must be a positive integer, got {num_inputs!r}")
     inputs = _check_labels(inputs, int(num_inputs), name="inputs")
     if inputs.shape != labels.shape:
-        raise ValueError(f"inputs and labels must have the same shape, got {tuple(inputs.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"inputs and labels must have the same shape, got {tuple(inputs.shape)} and {tuple(labels.shape)}"
+        )
     with torch.no_grad():
         y = _smoothed_float64(labels, k, alpha, convention)
-        sums = torch.zeros(int(num_inputs), k, dtype=torch.float64).index_add_(0, inputs, y)
+        sums = torch.zeros(int(num_inputs), k, dtype=torch.float64).index_add_(
+            0, inputs, y
+        )
         counts = torch.bincount(inputs, minlength=int(num_inputs)).to(torch.float64)
         table = torch.full((int(num_inputs), k), 1.0 / k, dtype=torch.float64)
         seen = counts > 0
@@ -284,14 +319,21 @@ def fit_softmax_regression(
     k = check_num_classes(num_classes)
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating, np.integer)) or not lam >= 0 or math.isinf(lam):
+    if (
+        isinstance(lam, bool)
+        or not isinstance(lam, (int, float, np.floating, np.integer))
+        or not lam >= 0
+        or math.isinf(lam)
+    ):
         raise ValueError(f"lam must be a finite real >= 0, got {lam!r}")
     x = torch.as_tensor(x).detach().to(torch.float64)
     if x.dim() != 2:
         raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
     labels = _check_labels(labels, k)
     if labels.shape[0] != x.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"x and labels must have the same, positive number of rows, got {x.shape[0]} and {labels.shape[0]}")
+        raise ValueError(
+            f"x and labels must have the same, positive number of rows, got {x.shape[0]} and {labels.shape[0]}"
+        )
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite")
     y = _smoothed_float64(labels, k, alpha, convention)
@@ -312,7 +354,9 @@ def fit_softmax_regression(
             if lam > 0:
                 step = -torch.linalg.solve(h, g.reshape(-1)).reshape(k, d)
             else:
-                step = -(torch.linalg.pinv(h, hermitian=True) @ g.reshape(-1)).reshape(k, d)
+                step = -(torch.linalg.pinv(h, hermitian=True) @ g.reshape(-1)).reshape(
+                    k, d
+                )
             slope = float((g * step).sum())
             if slope >= 0:  # numerically flat: nothing left to gain
                 break
@@ -327,7 +371,9 @@ def fit_softmax_regression(
                     break
                 if t == 1.0:
                     g_new = _gradient(w + step, x, y, p_new, lam)
-                    if f_new <= f + 1e-12 * max(1.0, abs(f)) and float(g_new.norm()) < float(g.norm()):
+                    if f_new <= f + 1e-12 * max(1.0, abs(f)) and float(
+                        g_new.norm()
+                    ) < float(g.norm()):
                         break
                 t *= 0.5
                 if t < 1e-10:
@@ -375,7 +421,12 @@ def label_flip_weight_bound(
     x_norm = np.asarray(x_norm, dtype=float)
     if (x_norm < 0).any():
         raise ValueError("x_norm must be >= 0")
-    out = math.sqrt(2.0) * np.abs(np.asarray(y_true) - np.asarray(y_other)) * x_norm / (float(lam) * n)
+    out = (
+        math.sqrt(2.0)
+        * np.abs(np.asarray(y_true) - np.asarray(y_other))
+        * x_norm
+        / (float(lam) * n)
+    )
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -401,5 +452,9 @@ def uniform_stability_bound(lipschitz, radius, lam: float, n: int):
     n = np.asarray(n, dtype=float)
     if (n < 1).any():
         raise ValueError(f"n must be >= 1, got {n!r}")
-    out = np.asarray(lipschitz, dtype=float) ** 2 * np.asarray(radius, dtype=float) ** 2 / (lam * n)
+    out = (
+        np.asarray(lipschitz, dtype=float) ** 2
+        * np.asarray(radius, dtype=float) ** 2
+        / (lam * n)
+    )
     return float(out) if np.ndim(out) == 0 else out

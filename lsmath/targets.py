@@ -73,7 +73,11 @@ def eps_from_alpha(alpha, num_classes: int):
 
 
 def uniform_alpha(
-    alpha, num_classes: int, convention: str = "uniform", *, allow_negative: bool = False
+    alpha,
+    num_classes: int,
+    convention: str = "uniform",
+    *,
+    allow_negative: bool = False,
 ):
     """Validate ``alpha`` for ``convention`` and return the equivalent uniform ``alpha``.
 
@@ -84,7 +88,11 @@ def uniform_alpha(
     name = "eps" if convention == "off_target" else "alpha"
     if convention == "off_target":
         k = check_num_classes(num_classes)
-        arr = check_smoothing_array(alpha, name, allow_negative=allow_negative) * k / (k - 1)
+        arr = (
+            check_smoothing_array(alpha, name, allow_negative=allow_negative)
+            * k
+            / (k - 1)
+        )
     else:
         check_num_classes(num_classes, minimum=1)
         arr = check_smoothing_array(alpha, name, allow_negative=allow_negative)
@@ -107,7 +115,11 @@ def uniform_smoothing(alpha, num_classes: int, convention: str = "uniform") -> f
 
 
 def smoothed_target_values(
-    alpha, num_classes: int, convention: str = "uniform", *, allow_negative: bool = False
+    alpha,
+    num_classes: int,
+    convention: str = "uniform",
+    *,
+    allow_negative: bool = False,
 ):
     """The two values a smoothed target takes: ``(y_true, y_other)``.
 

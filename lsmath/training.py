@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -49,7 +49,9 @@ def experiment_threads() -> int:
     try:
         threads = int(raw)
     except ValueError:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}") from None
+        raise ValueError(
+            f"{THREADS_ENV} must be a positive integer, got {raw!r}"
+        ) from None
     if threads < 1:
         raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
     return threads
@@ -90,7 +92,9 @@ def make_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
         )
     """
     if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least input and output widths, got {list(sizes)}")
+        raise ValueError(
+            f"sizes must list at least input and output widths, got {list(sizes)}"
+        )
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
@@ -115,7 +119,11 @@ class TrainHistory:
 
 def weight_norm(model: nn.Module) -> float:
     """Euclidean norm of all parameters named ``*weight`` (biases excluded)."""
-    sq = sum(float((p.detach() ** 2).sum()) for n, p in model.named_parameters() if n.endswith("weight"))
+    sq = sum(
+        float((p.detach() ** 2).sum())
+        for n, p in model.named_parameters()
+        if n.endswith("weight")
+    )
     return sq**0.5
 
 
@@ -158,7 +166,9 @@ def train_classifier(
     ``on_epoch(epoch, model)`` may return a dict of extra metrics to record.
     """
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y must have the same number of rows, got {x.shape[0]} and {y.shape[0]}")
+        raise ValueError(
+            f"x and y must have the same number of rows, got {x.shape[0]} and {y.shape[0]}"
+        )
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be positive integers")
     if loss_fn is None:

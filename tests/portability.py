@@ -36,19 +36,31 @@ def main() -> int:
         env = dict(os.environ, ATEN_CPU_CAPABILITY=cap, LSMATH_NUM_THREADS=str(threads))
         print(f"== numeric path {path}", flush=True)
         res = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "run_notebooks.py"), "--venv", args.venv, *args.notebooks],
-            env=env, text=True, capture_output=True,
+            [
+                sys.executable,
+                str(ROOT / "tests" / "run_notebooks.py"),
+                "--venv",
+                args.venv,
+                *args.notebooks,
+            ],
+            env=env,
+            text=True,
+            capture_output=True,
         )
         print(res.stdout[-20000:], res.stderr[-2000:], flush=True)
         for line in res.stdout.splitlines():
             m = re.match(r"(ok  |FAIL) (\S+\.ipynb)", line)
             if m:
-                results[(m.group(2), path)] = "ok" if m.group(1).strip() == "ok" else "FAIL"
+                results[(m.group(2), path)] = (
+                    "ok" if m.group(1).strip() == "ok" else "FAIL"
+                )
     paths = [f"{c}/{t}t" for c, t in itertools.product(CAPABILITIES, THREADS)]
     names = sorted({nb for nb, _ in results})
     print("\nchapter".ljust(32) + "".join(p.ljust(12) for p in paths))
     for nb in names:
-        print(nb.ljust(31) + "".join(results.get((nb, p), "?").ljust(12) for p in paths))
+        print(
+            nb.ljust(31) + "".join(results.get((nb, p), "?").ljust(12) for p in paths)
+        )
     failed = sum(v != "ok" for v in results.values())
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed or not results else 0

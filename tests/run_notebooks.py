@@ -30,7 +30,17 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
 
 def build_wheel(python: str, outdir: pathlib.Path) -> pathlib.Path:
     has_setuptools = run([python, "-c", "import setuptools"]).returncode == 0
-    cmd = [python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(outdir), str(ROOT)]
+    cmd = [
+        python,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "-w",
+        str(outdir),
+        str(ROOT),
+    ]
     if has_setuptools:
         cmd.insert(4, "--no-build-isolation")
     res = run(cmd)
@@ -65,18 +75,31 @@ def main() -> int:
             shutil.copy(nb, work / nb.name)
             start = time.perf_counter()
             res = run(
-                [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", nb.name],
+                [
+                    python,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "--nbval",
+                    nb.name,
+                ],
                 cwd=work,
                 env=env,
             )
             seconds = time.perf_counter() - start
-            installed = run([python, "-c", "import lsmath"], cwd=tmp, env=env).returncode == 0
+            installed = (
+                run([python, "-c", "import lsmath"], cwd=tmp, env=env).returncode == 0
+            )
             if res.returncode == 0 and installed:
                 print(f"ok   {nb.name} ({seconds:.0f} s)")
                 passed.append(nb.name)
             else:
                 why = "" if installed else " (the setup cell did not install lsmath)"
-                print(f"FAIL {nb.name} ({seconds:.0f} s){why}\n{res.stdout[-6000:]}{res.stderr[-2000:]}")
+                print(
+                    f"FAIL {nb.name} ({seconds:.0f} s){why}\n{res.stdout[-6000:]}{res.stderr[-2000:]}"
+                )
                 failed.append(nb.name)
     print(f"{len(passed)} passed, {len(failed)} failed")
     return 1 if failed else 0

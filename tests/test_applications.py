@@ -33,7 +33,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_optimal_discriminator_is_the_stationary_point_symbolically():
     d, pd_, pm = sp.symbols("D p_d p_m", positive=True)
     a, b = sp.symbols("a b", nonnegative=True)
-    risk = -pd_ * ((1 - a) * sp.log(d) + a * sp.log(1 - d)) - pm * (b * sp.log(d) + (1 - b) * sp.log(1 - d))
+    risk = -pd_ * ((1 - a) * sp.log(d) + a * sp.log(1 - d)) - pm * (
+        b * sp.log(d) + (1 - b) * sp.log(1 - d)
+    )
     (sol,) = sp.solve(sp.diff(risk, d), d)
     assert sp.simplify(sol - ((1 - a) * pd_ + b * pm) / (pd_ + pm)) == 0
     for vals in ((0.3, 1.7, 0.1, 0.0), (2.0, 0.5, 0.2, 0.1), (1.0, 1.0, 0.0, 0.0)):
@@ -43,21 +45,34 @@ def test_optimal_discriminator_is_the_stationary_point_symbolically():
 
 def test_optimal_discriminator_minimises_the_pointwise_bce():
     # numerical minimiser of the expected loss at one point, by LBFGS on the logit
-    for p_d, p_m, a, b in ((0.7, 0.2, 0.1, 0.0), (0.05, 2.0, 0.1, 0.1), (1.0, 3.0, 0.0, 0.0)):
+    for p_d, p_m, a, b in (
+        (0.7, 0.2, 0.1, 0.0),
+        (0.05, 2.0, 0.1, 0.1),
+        (1.0, 3.0, 0.0, 0.0),
+    ):
         z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([z], max_iter=200, tolerance_grad=1e-14, tolerance_change=1e-16,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [z],
+            max_iter=200,
+            tolerance_grad=1e-14,
+            tolerance_change=1e-16,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure():
             opt.zero_grad()
-            loss = p_d * F.binary_cross_entropy_with_logits(z, torch.tensor([1 - a], dtype=z.dtype)) + p_m * (
+            loss = p_d * F.binary_cross_entropy_with_logits(
+                z, torch.tensor([1 - a], dtype=z.dtype)
+            ) + p_m * (
                 F.binary_cross_entropy_with_logits(z, torch.tensor([b], dtype=z.dtype))
             )
             loss.backward()
             return loss
 
         opt.step(closure)
-        assert abs(torch.sigmoid(z).item() - optimal_discriminator(p_d, p_m, a, b)) < 1e-7
+        assert (
+            abs(torch.sigmoid(z).item() - optimal_discriminator(p_d, p_m, a, b)) < 1e-7
+        )
 
 
 def test_optimal_discriminator_arrays_and_errors():
@@ -75,7 +90,10 @@ def test_optimal_discriminator_arrays_and_errors():
 
 def test_smoothed_discriminator_loss_matches_bce_by_hand():
     g = torch.Generator().manual_seed(0)
-    real, fake = torch.randn(7, 1, generator=g, dtype=torch.float64), torch.randn(5, 1, generator=g, dtype=torch.float64)
+    real, fake = (
+        torch.randn(7, 1, generator=g, dtype=torch.float64),
+        torch.randn(5, 1, generator=g, dtype=torch.float64),
+    )
     for a, b in ((0.0, 0.0), (0.1, 0.0), (0.1, 0.1), (0.3, 0.2)):
         s_r, s_f = torch.sigmoid(real), torch.sigmoid(fake)
         by_hand = (-(1 - a) * torch.log(s_r) - a * torch.log(1 - s_r)).mean() + (
@@ -90,14 +108,21 @@ def test_smoothed_discriminator_loss_per_member_smoothing():
     a = torch.tensor([0.0, 0.1, 0.1])[:, None, None]
     b = torch.tensor([0.0, 0.0, 0.1])[:, None, None]
     total = smoothed_discriminator_loss(real, fake, a, b) * 3
-    each = sum(smoothed_discriminator_loss(real[m], fake[m], float(a[m]), float(b[m])) for m in range(3))
+    each = sum(
+        smoothed_discriminator_loss(real[m], fake[m], float(a[m]), float(b[m]))
+        for m in range(3)
+    )
     assert torch.isclose(total, each)
 
 
 def test_smoothed_discriminator_loss_gradient_vanishes_at_the_targets():
     a, b = 0.1, 0.2
-    real = torch.full((3, 1), math.log((1 - a) / a), dtype=torch.float64, requires_grad=True)
-    fake = torch.full((3, 1), math.log(b / (1 - b)), dtype=torch.float64, requires_grad=True)
+    real = torch.full(
+        (3, 1), math.log((1 - a) / a), dtype=torch.float64, requires_grad=True
+    )
+    fake = torch.full(
+        (3, 1), math.log(b / (1 - b)), dtype=torch.float64, requires_grad=True
+    )
     smoothed_discriminator_loss(real, fake, a, b).backward()
     assert real.grad.abs().max() < 1e-12 and fake.grad.abs().max() < 1e-12
 
@@ -126,9 +151,17 @@ def test_smoothed_dpo_loss_equals_trl_formula():
     lp = [torch.randn(9, generator=g, dtype=torch.float64) * 5 for _ in range(4)]
     for beta, eps in ((0.1, 0.0), (0.1, 0.1), (0.5, 0.3)):
         ref = trl_cdpo(*lp, beta, eps)
-        assert torch.allclose(smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps, reduction="none"), ref)
-        assert torch.isclose(smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps), ref.mean())
-        assert torch.isclose(smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps, reduction="sum"), ref.sum())
+        assert torch.allclose(
+            smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps, reduction="none"),
+            ref,
+        )
+        assert torch.isclose(
+            smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps), ref.mean()
+        )
+        assert torch.isclose(
+            smoothed_dpo_loss(*lp, beta=beta, label_smoothing=eps, reduction="sum"),
+            ref.sum(),
+        )
 
 
 def test_smoothed_dpo_loss_is_bce_on_the_bradley_terry_logit():
@@ -136,8 +169,12 @@ def test_smoothed_dpo_loss_is_bce_on_the_bradley_terry_logit():
     h = torch.randn(6, generator=g, dtype=torch.float64) * 3
     zero = torch.zeros_like(h)
     for beta, eps in ((0.2, 0.05), (1.0, 0.25)):
-        bce = F.binary_cross_entropy_with_logits(beta * h, torch.full_like(h, 1 - eps), reduction="none")
-        assert torch.allclose(smoothed_dpo_loss(h, zero, zero, zero, beta, eps, "none"), bce)
+        bce = F.binary_cross_entropy_with_logits(
+            beta * h, torch.full_like(h, 1 - eps), reduction="none"
+        )
+        assert torch.allclose(
+            smoothed_dpo_loss(h, zero, zero, zero, beta, eps, "none"), bce
+        )
 
 
 def test_smoothed_dpo_gradient_closed_form():
@@ -151,12 +188,26 @@ def test_smoothed_dpo_gradient_closed_form():
 
 def test_optimal_preference_margin_symbolic_and_numeric():
     h, beta, eps = sp.symbols("h beta epsilon", positive=True)
-    loss = -(1 - eps) * sp.log(1 / (1 + sp.exp(-beta * h))) - eps * sp.log(1 / (1 + sp.exp(beta * h)))
+    loss = -(1 - eps) * sp.log(1 / (1 + sp.exp(-beta * h))) - eps * sp.log(
+        1 / (1 + sp.exp(beta * h))
+    )
     h_star = sp.log((1 - eps) / eps) / beta
     assert sp.simplify(sp.diff(loss, h).subs(h, h_star)) == 0
-    assert sp.simplify(sp.diff(loss, h, 2) - beta**2 * sp.exp(beta * h) / (1 + sp.exp(beta * h)) ** 2) == 0
+    assert (
+        sp.simplify(
+            sp.diff(loss, h, 2)
+            - beta**2 * sp.exp(beta * h) / (1 + sp.exp(beta * h)) ** 2
+        )
+        == 0
+    )
     for b_, e_ in ((0.1, 0.1), (0.5, 0.2), (2.0, 0.01)):
-        assert abs(optimal_preference_margin(e_, b_) - float(h_star.subs({beta: b_, eps: e_}))) < 1e-12
+        assert (
+            abs(
+                optimal_preference_margin(e_, b_)
+                - float(h_star.subs({beta: b_, eps: e_}))
+            )
+            < 1e-12
+        )
     assert abs(optimal_preference_margin(0.1) - math.log(9)) < 1e-12
     assert optimal_preference_margin(0.0, 0.1) == math.inf
     assert optimal_preference_margin(0.5) == 0.0
@@ -165,8 +216,13 @@ def test_optimal_preference_margin_symbolic_and_numeric():
 def test_optimal_preference_margin_minimises_the_loss_numerically():
     x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     zero = torch.zeros(1, dtype=torch.float64)
-    opt = torch.optim.LBFGS([x], max_iter=200, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [x],
+        max_iter=200,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -199,9 +255,13 @@ def test_dpo_errors():
 # --- sequence task -----------------------------------------------------------------
 def test_transition_tensor_rows_are_distributions_and_seeded():
     P = random_transition_tensor(5, order=2, concentration=0.3, seed=3)
-    assert P.shape == (5, 5, 5) and torch.allclose(P.sum(-1), torch.ones(5, 5, dtype=P.dtype))
+    assert P.shape == (5, 5, 5) and torch.allclose(
+        P.sum(-1), torch.ones(5, 5, dtype=P.dtype)
+    )
     assert (P >= 0).all()
-    assert torch.equal(P, random_transition_tensor(5, order=2, concentration=0.3, seed=3))
+    assert torch.equal(
+        P, random_transition_tensor(5, order=2, concentration=0.3, seed=3)
+    )
     with pytest.raises(ValueError, match="num_symbols"):
         random_transition_tensor(1)
     with pytest.raises(ValueError, match="order"):
@@ -216,7 +276,9 @@ def test_sampled_sequences_follow_the_chain():
     assert x.min() >= 1 and x.max() <= 3
     prev, nxt = x[:, :-1].reshape(-1) - 1, x[:, 1:].reshape(-1) - 1
     counts = torch.zeros(3, 3, dtype=torch.float64)
-    counts.index_put_((prev, nxt), torch.ones(len(prev), dtype=torch.float64), accumulate=True)
+    counts.index_put_(
+        (prev, nxt), torch.ones(len(prev), dtype=torch.float64), accumulate=True
+    )
     assert torch.allclose(counts / counts.sum(1, keepdim=True), P, atol=0.02)
 
 
@@ -225,9 +287,11 @@ def test_padding_and_true_probabilities():
     x = sample_markov_sequences(P, 50, min_length=3, max_length=9, seed=2)
     lengths = (x != 0).sum(1)
     assert lengths.min() >= 3 and lengths.max() <= 9
-    assert all((x[i, lengths[i]:] == 0).all() for i in range(len(x)))
+    assert all((x[i, lengths[i] :] == 0).all() for i in range(len(x)))
     mask, q = markov_next_token_probs(P, x)
-    assert mask.sum() == sum(int(n) - 2 for n in lengths)          # targets from the third symbol on
+    assert mask.sum() == sum(
+        int(n) - 2 for n in lengths
+    )  # targets from the third symbol on
     b, t = mask.nonzero(as_tuple=True)[0][0], mask.nonzero(as_tuple=True)[1][0]
     ctx = (x[b, t - 1] - 1, x[b, t] - 1)
     assert torch.allclose(q[0, 1:], P[ctx[0], ctx[1]]) and q[0, 0] == 0
@@ -249,7 +313,7 @@ def test_ensemble_sequence_loss_equals_sequence_ls_loss():
         ref = sequence_ls_loss(z[m], t, a, pad_index=0, smooth_pad_column=False)
         assert torch.isclose(out[m], ref)
     out.sum().backward()
-    assert (z.grad[:, t == 0] == 0).all()                         # padded positions get no gradient
+    assert (z.grad[:, t == 0] == 0).all()  # padded positions get no gradient
     with pytest.raises(ValueError, match="alphas"):
         ensemble_sequence_ls_loss(z, t, [0.1, 0.2])
     with pytest.raises(ValueError, match="target"):
@@ -263,9 +327,14 @@ def test_ensemble_mlp_members_are_independent_mlps():
     out = net(x)
     for m in range(3):
         h = F.leaky_relu(x[m] @ net.weights[0][m] + net.biases[0][m], 0.2)
-        assert torch.allclose(out[m], h @ net.weights[1][m] + net.biases[1][m], atol=1e-6)
+        assert torch.allclose(
+            out[m], h @ net.weights[1][m] + net.biases[1][m], atol=1e-6
+        )
     out[1].sum().backward()
-    assert net.weights[0].grad[0].abs().max() == 0 and net.weights[0].grad[1].abs().max() > 0
+    assert (
+        net.weights[0].grad[0].abs().max() == 0
+        and net.weights[0].grad[1].abs().max() > 0
+    )
 
 
 def test_ensemble_gru_member_equals_torch_gru():

@@ -39,7 +39,11 @@ def test_no_execution_metadata(nb_path):
     """No per-cell timestamps: a one-line edit must diff as one line
     (`python tools/run_chapter.py --strip-only NB` removes them)."""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    stamped = [i for i, c in enumerate(nb["cells"]) if {"execution", "ExecuteTime"} & set(c.get("metadata", {}))]
+    stamped = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if {"execution", "ExecuteTime"} & set(c.get("metadata", {}))
+    ]
     assert not stamped, f"cells {stamped} store execution metadata"
 
 
@@ -48,7 +52,9 @@ def test_every_chapter_in_toc_and_every_toc_entry_exists():
     for nb in CHAPTERS:
         assert f"chapters/{nb.stem}" in files, f"{nb.name} is not in _toc.yml"
     for f in files:
-        assert any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb")), f"_toc.yml names missing {f}"
+        assert any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb")), (
+            f"_toc.yml names missing {f}"
+        )
 
 
 def test_exercise_index_is_up_to_date():
@@ -71,15 +77,25 @@ def test_setup_cell_never_installs_torch_or_numpy(nb_path):
 def test_stored_outputs_are_clean(nb_path):
     """Executed top to bottom, no errors, imports lsmath, exercises with solutions."""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    code = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
     counts = [c["execution_count"] for c in code]
     assert None not in counts, "some code cells were never executed"
-    assert counts == list(range(counts[0], counts[0] + len(counts))), "cells executed out of order"
+    assert counts == list(range(counts[0], counts[0] + len(counts))), (
+        "cells executed out of order"
+    )
     for c in code:
         for out in c.get("outputs", []):
             assert out["output_type"] != "error", f"stored error: {out.get('ename')}"
-            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
-            assert not re.search(r"at 0x[0-9a-f]{6,}", text), "memory address in a stored output"
+            text = "".join(out.get("text", "")) + "".join(
+                out.get("data", {}).get("text/plain", "")
+            )
+            assert not re.search(r"at 0x[0-9a-f]{6,}", text), (
+                "memory address in a stored output"
+            )
     source = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert re.search(r"^\s*import lsmath|^\s*from lsmath", source, re.M)
     n_ex = len(re.findall(r"^`{3,}\{exercise\}", source, re.M))
@@ -90,7 +106,9 @@ def test_stored_outputs_are_clean(nb_path):
 @pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
 def test_solutions_are_collapsed(nb_path):
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    source = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
     options = re.findall(r"^`{3,}\{solution\}[^\n]*\n((?::[^\n]*\n)*)", source, re.M)
     assert options and all(":class: dropdown" in o for o in options)
 
@@ -100,11 +118,17 @@ def test_every_public_name_has_a_docstring_with_an_example():
 
     import lsmath
 
-    missing = [n for n in lsmath.__all__ if ">>>" not in (inspect.getdoc(getattr(lsmath, n)) or "")]
+    missing = [
+        n
+        for n in lsmath.__all__
+        if ">>>" not in (inspect.getdoc(getattr(lsmath, n)) or "")
+    ]
     assert not missing, f"no example in the docstring of {missing}"
     api = (ROOT / "chapters" / "api.md").read_text(encoding="utf-8")
     modules = {getattr(lsmath, n).__module__ for n in lsmath.__all__}
-    assert all(f"automodule:: {m}" in api for m in modules), "a module is missing from the API page"
+    assert all(f"automodule:: {m}" in api for m in modules), (
+        "a module is missing from the API page"
+    )
 
 
 PAGES = sorted((ROOT / "chapters").glob("*.md")) + CHAPTERS
@@ -122,7 +146,9 @@ def test_no_page_names_a_source_by_its_file_number(page):
 def test_glue_keys_are_glued(nb_path):
     """Every {glue:...}`key` in the prose is glued by a code cell of the same chapter."""
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    md = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
     used = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", md))
     glued = set()
     for c in nb["cells"]:

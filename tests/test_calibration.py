@@ -46,7 +46,11 @@ def random_case(n, k, *, seed, scale=2.0):
 
 def sample_labels(p, rng):
     """Labels drawn from each row of p (so p is calibrated by construction)."""
-    return (p.cumsum(axis=1) < rng.random((p.shape[0], 1))).sum(axis=1).clip(max=p.shape[1] - 1)
+    return (
+        (p.cumsum(axis=1) < rng.random((p.shape[0], 1)))
+        .sum(axis=1)
+        .clip(max=p.shape[1] - 1)
+    )
 
 
 def ece_loop(probs, labels, n_bins):
@@ -63,7 +67,9 @@ def ece_loop(probs, labels, n_bins):
                 members.append(i)
         if not members:
             continue
-        acc = sum(1.0 for i in members if int(np.argmax(probs[i])) == labels[i]) / len(members)
+        acc = sum(1.0 for i in members if int(np.argmax(probs[i])) == labels[i]) / len(
+            members
+        )
         conf = sum(max(probs[i]) for i in members) / len(members)
         total += len(members) / n * abs(acc - conf)
     return total
@@ -71,7 +77,13 @@ def ece_loop(probs, labels, n_bins):
 
 def brier_loop(probs, labels):
     n, k = len(probs), len(probs[0])
-    return sum(sum((probs[i][j] - (1.0 if j == labels[i] else 0.0)) ** 2 for j in range(k)) for i in range(n)) / n
+    return (
+        sum(
+            sum((probs[i][j] - (1.0 if j == labels[i] else 0.0)) ** 2 for j in range(k))
+            for i in range(n)
+        )
+        / n
+    )
 
 
 # ----------------------------------------------------------------------------- ECE
@@ -86,7 +98,9 @@ def test_ece_matches_torchmetrics(n_bins, k, seed):
     _, p, y = random_case(500, k, seed=seed)
     p32 = torch.tensor(p, dtype=torch.float32)
     ours = expected_calibration_error(p32, torch.tensor(y), n_bins=n_bins)
-    theirs = multiclass_calibration_error(p32, torch.tensor(y), num_classes=k, n_bins=n_bins, norm="l1")
+    theirs = multiclass_calibration_error(
+        p32, torch.tensor(y), num_classes=k, n_bins=n_bins, norm="l1"
+    )
     assert ours == pytest.approx(float(theirs), abs=1e-6)
 
 
@@ -98,7 +112,9 @@ def test_ece_matches_torchmetrics_on_overconfident_model():
     y = sample_labels(softmax_np(z), rng)
     p = torch.tensor(softmax_np(3.0 * z), dtype=torch.float32)  # too sharp
     ours = expected_calibration_error(p, torch.tensor(y))
-    theirs = float(multiclass_calibration_error(p, torch.tensor(y), num_classes=10, norm="l1"))
+    theirs = float(
+        multiclass_calibration_error(p, torch.tensor(y), num_classes=10, norm="l1")
+    )
     assert ours == pytest.approx(theirs, abs=1e-6)
     assert ours > 0.05
 
@@ -107,7 +123,9 @@ def test_ece_matches_torchmetrics_on_overconfident_model():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ece_matches_loop_implementation(n_bins, seed):
     _, p, y = random_case(200, 4, seed=seed)
-    assert expected_calibration_error(p, y, n_bins) == pytest.approx(ece_loop(p.tolist(), y.tolist(), n_bins), abs=1e-12)
+    assert expected_calibration_error(p, y, n_bins) == pytest.approx(
+        ece_loop(p.tolist(), y.tolist(), n_bins), abs=1e-12
+    )
 
 
 def test_ece_bin_edges_are_right_closed_as_in_guo():
@@ -123,7 +141,9 @@ def test_ece_bin_edges_are_right_closed_as_in_guo():
 def test_ece_one_bin_is_gap_between_mean_confidence_and_accuracy():
     _, p, y = random_case(300, 5, seed=4)
     acc = (p.argmax(1) == y).mean()
-    assert expected_calibration_error(p, y, n_bins=1) == pytest.approx(abs(p.max(1).mean() - acc))
+    assert expected_calibration_error(p, y, n_bins=1) == pytest.approx(
+        abs(p.max(1).mean() - acc)
+    )
 
 
 def test_ece_zero_when_confident_and_right_one_when_confident_and_wrong():
@@ -192,7 +212,9 @@ def test_ece_near_zero_for_labels_drawn_from_probs():
     p = softmax_np(2.0 * rng.normal(size=(200_000, 5)))
     y = sample_labels(p, rng)
     assert expected_calibration_error(p, y) < 0.01
-    assert expected_calibration_error(softmax_np(3 * np.log(p)), y) > 0.1  # sharpened: overconfident
+    assert (
+        expected_calibration_error(softmax_np(3 * np.log(p)), y) > 0.1
+    )  # sharpened: overconfident
 
 
 # ----------------------------------------------------------------------------- Brier and NLL
@@ -205,7 +227,9 @@ def test_brier_matches_loop_and_sklearn(seed):
     _, p, y = random_case(100, 4, seed=seed)
     ours = brier_score(p, y)
     assert ours == pytest.approx(brier_loop(p.tolist(), y.tolist()), abs=1e-12)
-    assert ours == pytest.approx(brier_score_loss(y, p, labels=list(range(4))), abs=1e-12)
+    assert ours == pytest.approx(
+        brier_score_loss(y, p, labels=list(range(4))), abs=1e-12
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -230,14 +254,18 @@ def test_nll_matches_torch():
     ref = float(torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(y)))
     assert negative_log_likelihood(p, y) == pytest.approx(ref, rel=1e-10)
     assert temperature_nll(z, y) == pytest.approx(ref, rel=1e-10)
-    ref2 = float(torch.nn.functional.cross_entropy(torch.tensor(z) / 2.5, torch.tensor(y)))
+    ref2 = float(
+        torch.nn.functional.cross_entropy(torch.tensor(z) / 2.5, torch.tensor(y))
+    )
     assert temperature_nll(z, y, 2.5) == pytest.approx(ref2, rel=1e-10)
     assert negative_log_likelihood(np.array([[1.0, 0.0]]), np.array([1])) == math.inf
 
 
 def test_calibration_metrics_consistent():
     z, p, y = random_case(300, 5, seed=8)
-    m = calibration_metrics(torch.tensor(z, dtype=torch.float32), torch.tensor(y), temperature=1.7)
+    m = calibration_metrics(
+        torch.tensor(z, dtype=torch.float32), torch.tensor(y), temperature=1.7
+    )
     q = softmax_np(z / 1.7)
     assert m["accuracy"] == pytest.approx((q.argmax(1) == y).mean())
     assert m["nll"] == pytest.approx(temperature_nll(z, y, 1.7), rel=1e-6)
@@ -277,8 +305,12 @@ def test_fit_temperature_matches_scipy_bounded_search(seed):
     rng = np.random.default_rng(seed)
     z = 3.0 * rng.normal(size=(500, 7))
     y = sample_labels(softmax_np(z / 2.0), rng)
-    res = minimize_scalar(lambda lt: temperature_nll(z, y, math.exp(lt)), bounds=(-4, 4), method="bounded",
-                          options={"xatol": 1e-10})
+    res = minimize_scalar(
+        lambda lt: temperature_nll(z, y, math.exp(lt)),
+        bounds=(-4, 4),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     t_hat = fit_temperature(z, y)
     assert t_hat == pytest.approx(math.exp(res.x), rel=1e-5)
     assert temperature_nll(z, y, t_hat) <= res.fun + 1e-12
@@ -295,13 +327,17 @@ def test_fit_temperature_accepts_torch_float32_with_grad():
     z = 2.0 * rng.normal(size=(5000, 3))
     y = sample_labels(softmax_np(z), rng)
     zt = torch.tensor(2.0 * z, dtype=torch.float32, requires_grad=True)
-    assert fit_temperature(zt, torch.tensor(y)) == pytest.approx(fit_temperature(2.0 * z, y), rel=1e-5)
+    assert fit_temperature(zt, torch.tensor(y)) == pytest.approx(
+        fit_temperature(2.0 * z, y), rel=1e-5
+    )
 
 
 def test_fit_temperature_bounds_and_edge_cases():
     # every prediction right: NLL decreases as T -> 0, so the lower bound is returned
     z = np.array([[3.0, 0.0], [0.0, 2.0]])
-    with pytest.warns(RuntimeWarning, match="bound"):  # issue 18: the bound is not silent
+    with pytest.warns(
+        RuntimeWarning, match="bound"
+    ):  # issue 18: the bound is not silent
         assert fit_temperature(z, np.array([0, 1])) == 0.01
     with pytest.warns(RuntimeWarning, match="bound"):
         assert fit_temperature(z, np.array([0, 1]), bounds=(0.5, 4.0)) == 0.5
@@ -313,7 +349,10 @@ def test_fit_temperature_bounds_and_edge_cases():
     # temperature scaling keeps the arg-max: accuracy is unchanged
     zz, _, y = random_case(200, 4, seed=1)
     t = fit_temperature(zz, y)
-    assert calibration_metrics(zz, y, t)["accuracy"] == calibration_metrics(zz, y)["accuracy"]
+    assert (
+        calibration_metrics(zz, y, t)["accuracy"]
+        == calibration_metrics(zz, y)["accuracy"]
+    )
 
 
 def test_fit_temperature_lowers_nll_of_overconfident_model():
@@ -324,7 +363,9 @@ def test_fit_temperature_lowers_nll_of_overconfident_model():
     t = fit_temperature(sharp, y)
     assert t > 2.0
     assert temperature_nll(sharp, y, t) < temperature_nll(sharp, y)
-    assert calibration_metrics(sharp, y, t)["ece"] < calibration_metrics(sharp, y)["ece"]
+    assert (
+        calibration_metrics(sharp, y, t)["ece"] < calibration_metrics(sharp, y)["ece"]
+    )
 
 
 # ----------------------------------------------------------------------------- plot
@@ -344,7 +385,12 @@ def test_reliability_diagram_returns_axes():
 
 
 def test_exported_at_top_level():
-    for name in ["expected_calibration_error", "brier_score", "fit_temperature", "reliability_diagram"]:
+    for name in [
+        "expected_calibration_error",
+        "brier_score",
+        "fit_temperature",
+        "reliability_diagram",
+    ]:
         assert name in lsmath.__all__ and callable(getattr(lsmath, name))
 
 
@@ -355,18 +401,42 @@ GOOD_Y = np.array([0, 2])
 GOOD_Z = np.array([[1.0, 0.0, -1.0], [0.0, 0.5, 2.0]])
 
 
-@pytest.mark.parametrize("fn", [expected_calibration_error, brier_score, negative_log_likelihood, calibration_bins])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        expected_calibration_error,
+        brier_score,
+        negative_log_likelihood,
+        calibration_bins,
+    ],
+)
 @pytest.mark.parametrize(
     "probs, exc, match",
     [
-        (np.array([[0.7, 0.2, 0.2], [0.1, 0.3, 0.6]]), ValueError, "probs rows must sum to 1"),
+        (
+            np.array([[0.7, 0.2, 0.2], [0.1, 0.3, 0.6]]),
+            ValueError,
+            "probs rows must sum to 1",
+        ),
         (GOOD_Z, ValueError, "probs"),  # logits instead of probabilities
-        (np.array([[1.2, -0.2, 0.0], [0.1, 0.3, 0.6]]), ValueError, r"probs must lie in \[0, 1\]"),
-        (np.array([[np.nan, 0.5, 0.5], [0.1, 0.3, 0.6]]), ValueError, "probs must be finite"),
+        (
+            np.array([[1.2, -0.2, 0.0], [0.1, 0.3, 0.6]]),
+            ValueError,
+            r"probs must lie in \[0, 1\]",
+        ),
+        (
+            np.array([[np.nan, 0.5, 0.5], [0.1, 0.3, 0.6]]),
+            ValueError,
+            "probs must be finite",
+        ),
         (np.array([0.7, 0.2, 0.1]), ValueError, r"probs must have shape \(N, K\)"),
         (np.ones((2, 1)), ValueError, "K >= 2"),
         (np.zeros((0, 3)), ValueError, "at least one row"),
-        (np.array([["a", "b", "c"], ["d", "e", "f"]]), TypeError, "probs must hold real numbers"),
+        (
+            np.array([["a", "b", "c"], ["d", "e", "f"]]),
+            TypeError,
+            "probs must hold real numbers",
+        ),
         ("0.5, 0.5", TypeError, "probs must be a torch.Tensor or a NumPy array"),
     ],
 )
@@ -375,7 +445,15 @@ def test_bad_probs(fn, probs, exc, match):
         fn(probs, GOOD_Y)
 
 
-@pytest.mark.parametrize("fn", [expected_calibration_error, brier_score, negative_log_likelihood, calibration_bins])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        expected_calibration_error,
+        brier_score,
+        negative_log_likelihood,
+        calibration_bins,
+    ],
+)
 @pytest.mark.parametrize(
     "labels, exc, match",
     [
@@ -395,7 +473,14 @@ def test_bad_labels(fn, labels, exc, match):
 
 @pytest.mark.parametrize(
     "n_bins, exc",
-    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("15", TypeError), (None, TypeError)],
+    [
+        (0, ValueError),
+        (-3, ValueError),
+        (2.5, TypeError),
+        (True, TypeError),
+        ("15", TypeError),
+        (None, TypeError),
+    ],
 )
 def test_bad_n_bins(n_bins, exc):
     with pytest.raises(exc, match="n_bins must be an integer >= 1"):
@@ -408,9 +493,24 @@ def test_bad_n_bins(n_bins, exc):
 @pytest.mark.parametrize(
     "logits, labels, exc, match",
     [
-        (np.array([[np.inf, 0.0, 0.0], [0.0, 0.5, 2.0]]), GOOD_Y, ValueError, "logits must be finite"),
-        (np.array([[np.nan, 0.0, 0.0], [0.0, 0.5, 2.0]]), GOOD_Y, ValueError, "logits must be finite"),
-        (torch.tensor([[float("inf"), 0.0, 0.0], [0.0, 0.5, 2.0]]), GOOD_Y, ValueError, "logits must be finite"),
+        (
+            np.array([[np.inf, 0.0, 0.0], [0.0, 0.5, 2.0]]),
+            GOOD_Y,
+            ValueError,
+            "logits must be finite",
+        ),
+        (
+            np.array([[np.nan, 0.0, 0.0], [0.0, 0.5, 2.0]]),
+            GOOD_Y,
+            ValueError,
+            "logits must be finite",
+        ),
+        (
+            torch.tensor([[float("inf"), 0.0, 0.0], [0.0, 0.5, 2.0]]),
+            GOOD_Y,
+            ValueError,
+            "logits must be finite",
+        ),
         (GOOD_Z, np.array([0, 1, 2]), ValueError, "length mismatch"),
         (GOOD_Z, np.array([0, 3]), ValueError, "labels must lie in"),
         (GOOD_Z[0], GOOD_Y, ValueError, r"logits must have shape \(N, K\)"),
@@ -425,16 +525,31 @@ def test_bad_logits(fn, logits, labels, exc, match):
 
 @pytest.mark.parametrize(
     "bounds, exc",
-    [((1.0, 0.5), ValueError), ((0.0, 2.0), ValueError), ((-1.0, 2.0), ValueError),
-     ((0.1, math.inf), ValueError), ((0.1,), TypeError), (None, TypeError)],
+    [
+        ((1.0, 0.5), ValueError),
+        ((0.0, 2.0), ValueError),
+        ((-1.0, 2.0), ValueError),
+        ((0.1, math.inf), ValueError),
+        ((0.1,), TypeError),
+        (None, TypeError),
+    ],
 )
 def test_bad_bounds(bounds, exc):
     with pytest.raises(exc, match="bounds"):
         fit_temperature(GOOD_Z, GOOD_Y, bounds=bounds)
 
 
-@pytest.mark.parametrize("temperature, exc", [(0.0, ValueError), (-1.0, ValueError), (math.nan, ValueError),
-                                              (math.inf, ValueError), ("2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "temperature, exc",
+    [
+        (0.0, ValueError),
+        (-1.0, ValueError),
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_bad_temperature(temperature, exc):
     with pytest.raises(exc, match="temperature must be a positive"):
         temperature_nll(GOOD_Z, GOOD_Y, temperature)

@@ -18,7 +18,9 @@ REDUCTIONS = ["none", "sum", "mean"]
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
 
-def _problem(n=23, d=8, v=97, *, seed=0, ignore_frac=0.25, ignore_index=-100, scale=1.0):
+def _problem(
+    n=23, d=8, v=97, *, seed=0, ignore_frac=0.25, ignore_index=-100, scale=1.0
+):
     g = torch.Generator().manual_seed(seed)
     hidden = torch.randn(n, d, generator=g, dtype=torch.float64)
     weight = torch.randn(v, d, generator=g, dtype=torch.float64) * scale
@@ -37,7 +39,9 @@ def _run(fn, hidden, weight, reduction, seed=1):
     loss = fn(h, w)
     if reduction == "none":
         g = torch.Generator().manual_seed(seed)
-        upstream = torch.randn(loss.shape, generator=g, dtype=torch.float64).to(loss.dtype)
+        upstream = torch.randn(loss.shape, generator=g, dtype=torch.float64).to(
+            loss.dtype
+        )
         (loss * upstream).sum().backward()
     else:
         (loss * 1.7).backward()
@@ -51,13 +55,21 @@ def _run(fn, hidden, weight, reduction, seed=1):
 def test_equals_naive_float64(alpha, reduction, chunk):
     hidden, weight, target = _problem(seed=hash((alpha, reduction, chunk)) % 997)
     ours = _run(
-        lambda h, w: ls_linear_cross_entropy(h, w, target, alpha, chunk_size=chunk, reduction=reduction),
-        hidden, weight, reduction,
+        lambda h, w: ls_linear_cross_entropy(
+            h, w, target, alpha, chunk_size=chunk, reduction=reduction
+        ),
+        hidden,
+        weight,
+        reduction,
     )
     # the reference: PyTorch's own LS cross-entropy of the full logits
     ref = _run(
-        lambda h, w: F.cross_entropy(h @ w.T, target, label_smoothing=alpha, reduction=reduction),
-        hidden, weight, reduction,
+        lambda h, w: F.cross_entropy(
+            h @ w.T, target, label_smoothing=alpha, reduction=reduction
+        ),
+        hidden,
+        weight,
+        reduction,
     )
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
@@ -67,17 +79,33 @@ def test_equals_naive_float64(alpha, reduction, chunk):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_low_precision_close_to_float64(dtype, reduction):
     hidden, weight, target = _problem(n=40, d=16, v=300, seed=3, scale=0.5)
-    hidden, weight = hidden.to(dtype).double(), weight.to(dtype).double()  # representable inputs
-    ref = _run(lambda h, w: F.cross_entropy(h @ w.T, target, label_smoothing=0.1, reduction=reduction),
-               hidden, weight, reduction)
+    hidden, weight = (
+        hidden.to(dtype).double(),
+        weight.to(dtype).double(),
+    )  # representable inputs
+    ref = _run(
+        lambda h, w: F.cross_entropy(
+            h @ w.T, target, label_smoothing=0.1, reduction=reduction
+        ),
+        hidden,
+        weight,
+        reduction,
+    )
     ours = _run(
-        lambda h, w: ls_linear_cross_entropy(h.to(dtype), w.to(dtype), target, 0.1, chunk_size=7,
-                                             reduction=reduction),
-        hidden, weight, reduction,
+        lambda h, w: ls_linear_cross_entropy(
+            h.to(dtype), w.to(dtype), target, 0.1, chunk_size=7, reduction=reduction
+        ),
+        hidden,
+        weight,
+        reduction,
     )
     naive = _run(
-        lambda h, w: ls_cross_entropy(h.to(dtype) @ w.to(dtype).T, target, 0.1, reduction=reduction),
-        hidden, weight, reduction,
+        lambda h, w: ls_cross_entropy(
+            h.to(dtype) @ w.to(dtype).T, target, 0.1, reduction=reduction
+        ),
+        hidden,
+        weight,
+        reduction,
     )
     assert ours[0].dtype == dtype
     for o, n_, r in zip(ours, naive, ref):
@@ -96,7 +124,9 @@ def test_batched_hidden_and_per_row_losses():
     h3, t3 = hidden.reshape(3, 4, -1), target.reshape(3, 4)
     out = ls_linear_cross_entropy(h3, weight, t3, 0.2, reduction="none", chunk_size=5)
     assert out.shape == (3, 4)
-    ref = ls_cross_entropy(hidden @ weight.T, target, 0.2, reduction="none").reshape(3, 4)
+    ref = ls_cross_entropy(hidden @ weight.T, target, 0.2, reduction="none").reshape(
+        3, 4
+    )
     torch.testing.assert_close(out, ref)
     assert (out[t3 == -100] == 0).all()
 
@@ -113,11 +143,25 @@ def test_off_target_convention(eps):
 
 @pytest.mark.parametrize("ignore_index", [-100, 0, 5])
 def test_custom_ignore_index(ignore_index):
-    hidden, weight, target = _problem(n=30, v=11, seed=6, ignore_index=ignore_index, ignore_frac=0.4)
-    ours = _run(lambda h, w: ls_linear_cross_entropy(h, w, target, 0.3, ignore_index=ignore_index, chunk_size=4),
-                hidden, weight, "mean")
-    ref = _run(lambda h, w: F.cross_entropy(h @ w.T, target, ignore_index=ignore_index, label_smoothing=0.3),
-               hidden, weight, "mean")
+    hidden, weight, target = _problem(
+        n=30, v=11, seed=6, ignore_index=ignore_index, ignore_frac=0.4
+    )
+    ours = _run(
+        lambda h, w: ls_linear_cross_entropy(
+            h, w, target, 0.3, ignore_index=ignore_index, chunk_size=4
+        ),
+        hidden,
+        weight,
+        "mean",
+    )
+    ref = _run(
+        lambda h, w: F.cross_entropy(
+            h @ w.T, target, ignore_index=ignore_index, label_smoothing=0.3
+        ),
+        hidden,
+        weight,
+        "mean",
+    )
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b)
 
@@ -141,7 +185,9 @@ def test_all_ignored_and_empty():
     t = torch.full((4,), -100)
     h = hidden.clone().requires_grad_()
     loss = ls_linear_cross_entropy(h, weight, t, 0.1)
-    assert math.isnan(loss.item()) and math.isnan(F.cross_entropy(hidden @ weight.T, t, label_smoothing=0.1).item())
+    assert math.isnan(loss.item()) and math.isnan(
+        F.cross_entropy(hidden @ weight.T, t, label_smoothing=0.1).item()
+    )
     loss.backward()
     assert (h.grad == 0).all()
     assert ls_linear_cross_entropy(h, weight, t, 0.1, reduction="sum").item() == 0.0
@@ -166,7 +212,9 @@ def test_memory_scales_with_chunk_not_with_n_times_v():
         h = torch.randn(n, d, generator=g, requires_grad=True)
         w = torch.randn(v, d, generator=g, requires_grad=True)
         t = torch.randint(0, v, (n,), generator=g)
-        lean = peak_memory_bytes(lambda: ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=chunk).backward())
+        lean = peak_memory_bytes(
+            lambda: ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=chunk).backward()
+        )
         h.grad = w.grad = None
         naive = peak_memory_bytes(lambda: ls_cross_entropy(h @ w.T, t, 0.1).backward())
         return lean, naive
@@ -190,7 +238,9 @@ def test_low_precision_needs_no_v_by_d_float32_accumulator():
     h = torch.randn(n, d, generator=g).bfloat16().requires_grad_()
     w = torch.randn(v, d, generator=g).bfloat16().requires_grad_()
     t = torch.randint(0, v, (n,), generator=g)
-    peak = peak_memory_bytes(lambda: ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=chunk).backward())
+    peak = peak_memory_bytes(
+        lambda: ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=chunk).backward()
+    )
     grads = 2 * (n * d + v * d)
     assert grads <= peak < grads + (v * d * 4) // 2
 
@@ -202,7 +252,9 @@ def _ok():
     return torch.zeros(3, 4), torch.zeros(5, 4), torch.tensor([0, 1, 4])
 
 
-@pytest.mark.parametrize("alpha", [1.5, float("nan"), float("inf")])  # alpha < 0 is allowed
+@pytest.mark.parametrize(
+    "alpha", [1.5, float("nan"), float("inf")]
+)  # alpha < 0 is allowed
 def test_bad_alpha(alpha):
     h, w, t = _ok()
     with pytest.raises(ValueError, match="alpha"):
@@ -246,9 +298,15 @@ def test_shape_and_type_errors():
         with pytest.raises(ValueError, match="chunk_size"):
             ls_linear_cross_entropy(h, w, t, 0.1, chunk_size=bad)
     # V = 1 with alpha > 0: what F.cross_entropy(label_smoothing=0.1) returns, 0
-    one = ls_linear_cross_entropy(h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1)
+    one = ls_linear_cross_entropy(
+        h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1
+    )
     assert float(one) == 0.0
     with pytest.raises(ValueError, match="num_classes"):
         ls_linear_cross_entropy(
-            h, torch.zeros(1, 4), torch.zeros(3, dtype=torch.long), 0.1, convention="off_target"
+            h,
+            torch.zeros(1, 4),
+            torch.zeros(3, dtype=torch.long),
+            0.1,
+            convention="off_target",
         )

@@ -24,7 +24,9 @@ def test_optimal_gap_solves_the_symbolic_stationarity_condition(convention):
     y_t, y_o = S.smoothed_target(a, K, convention)
     assert sp.simplify(sp.exp(root) - y_t / y_o) == 0
     for k, alpha in [(3, 0.1), (10, 0.2), (100, 0.05)]:
-        assert np.isclose(float(root.subs({a: alpha, K: k})), optimal_logit_gap(alpha, k, convention))
+        assert np.isclose(
+            float(root.subs({a: alpha, K: k})), optimal_logit_gap(alpha, k, convention)
+        )
 
 
 def test_all_wrong_classes_equidistant_symbolically():
@@ -38,11 +40,16 @@ def test_all_wrong_classes_equidistant_symbolically():
     assert all(abs(float(g.subs(point))) < 1e-12 for g in grads)
 
 
-@pytest.mark.parametrize("k,alpha,convention", [(3, 0.1, "uniform"), (10, 0.1, "off_target"), (5, 0.3, "uniform")])
+@pytest.mark.parametrize(
+    "k,alpha,convention",
+    [(3, 0.1, "uniform"), (10, 0.1, "off_target"), (5, 0.3, "uniform")],
+)
 def test_optimal_gap_matches_numerical_minimisation(k, alpha, convention):
     z = torch.zeros(1, k, dtype=torch.float64, requires_grad=True)
     t = torch.tensor([0])
-    opt = torch.optim.LBFGS([z], lr=1, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16)
+    opt = torch.optim.LBFGS(
+        [z], lr=1, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16
+    )
 
     def closure():
         opt.zero_grad()
@@ -61,20 +68,33 @@ def test_seed_values():
     assert np.isclose(optimal_logit_gap(0.1, 7, "off_target"), np.log(0.9 / (0.1 / 6)))
     assert optimal_logit_gap(0.0, 5) == np.inf
     assert optimal_logit_gap(1.0, 5) == 0.0
-    np.testing.assert_allclose(optimal_logit_gap(np.array([0.1, 1.0]), 3), [np.log(28), 0.0])
+    np.testing.assert_allclose(
+        optimal_logit_gap(np.array([0.1, 1.0]), 3), [np.log(28), 0.0]
+    )
 
 
 def _vertex_enumeration(alpha, k, convention):
-    y = lsmath.smooth_targets(torch.tensor([0]), k, alpha, convention).double().numpy()[0]
+    y = (
+        lsmath.smooth_targets(torch.tensor([0]), k, alpha, convention)
+        .double()
+        .numpy()[0]
+    )
     return max(np.linalg.norm(np.eye(k)[j] - y) for j in range(k))
 
 
 @pytest.mark.parametrize(
     "alpha,k,convention",
-    list(itertools.product([0.0, 0.05, 0.1, 0.5, 0.9, 1.0], [2, 3, 10], ["uniform", "off_target"])),
+    list(
+        itertools.product(
+            [0.0, 0.05, 0.1, 0.5, 0.9, 1.0], [2, 3, 10], ["uniform", "off_target"]
+        )
+    ),
 )
 def test_lipschitz_equals_vertex_enumeration(alpha, k, convention):
-    assert np.isclose(lipschitz_constant(alpha, k, convention), _vertex_enumeration(alpha, k, convention))
+    assert np.isclose(
+        lipschitz_constant(alpha, k, convention),
+        _vertex_enumeration(alpha, k, convention),
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -82,7 +102,10 @@ def test_lipschitz_equals_vertex_enumeration(alpha, k, convention):
 def test_property_no_point_of_the_simplex_exceeds_the_constant(k, alpha, seed):
     """Random logits (also very peaked ones) never give a gradient norm above the constant."""
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(256, k, generator=g, dtype=torch.float64) * torch.logspace(-1, 2, 256, dtype=torch.float64)[:, None]
+    z = (
+        torch.randn(256, k, generator=g, dtype=torch.float64)
+        * torch.logspace(-1, 2, 256, dtype=torch.float64)[:, None]
+    )
     t = torch.zeros(256, dtype=torch.long)
     norms = torch.linalg.norm(lsmath.ls_gradient(z, t, alpha), dim=1)
     assert float(norms.max()) <= lipschitz_constant(alpha, k) + 1e-12
@@ -96,7 +119,9 @@ def test_lipschitz_known_values_and_symbolic_vertex():
     at_true = (1 - y_t) ** 2 + (K - 1) * y_o**2
     # for alpha <= 1 the wrong-class vertex is the farther one: difference = 2 (y_t - y_o) >= 0
     assert sp.simplify(at_wrong - at_true - 2 * (y_t - y_o)) == 0
-    assert np.isclose(lipschitz_constant(0.1, 3), float(sp.sqrt(at_wrong).subs({a: 0.1, K: 3})))
+    assert np.isclose(
+        lipschitz_constant(0.1, 3), float(sp.sqrt(at_wrong).subs({a: 0.1, K: 3}))
+    )
 
 
 @pytest.mark.parametrize("f", [optimal_logit_gap, lipschitz_constant])

@@ -48,10 +48,22 @@ def test_exported():
 @pytest.mark.parametrize("T", [0.5, 1.0, 2.0, 4.0, 8.0, 20.0])
 def test_matches_torch_kl_div(T):
     s, t = _pair(n=8, k=7, seed=1)
-    ref = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="batchmean")
+    ref = T**2 * F.kl_div(
+        F.log_softmax(s / T, 1),
+        F.log_softmax(t / T, 1),
+        log_target=True,
+        reduction="batchmean",
+    )
     assert torch.allclose(distillation_loss(s, t, T), ref, rtol=1e-12, atol=1e-14)
-    ref_sum = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="sum")
-    assert torch.allclose(distillation_loss(s, t, T, reduction="sum"), ref_sum, rtol=1e-12, atol=1e-14)
+    ref_sum = T**2 * F.kl_div(
+        F.log_softmax(s / T, 1),
+        F.log_softmax(t / T, 1),
+        log_target=True,
+        reduction="sum",
+    )
+    assert torch.allclose(
+        distillation_loss(s, t, T, reduction="sum"), ref_sum, rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("T", [0.3, 1.0, 3.0, 10.0])
@@ -60,7 +72,9 @@ def test_matches_numpy(T):
     ref = _np_kd(s.numpy(), t.numpy(), T)
     got = distillation_loss(s, t, T, reduction="none").numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
-    assert math.isclose(distillation_loss(s, t, T).item(), ref.mean(), rel_tol=1e-10, abs_tol=1e-13)
+    assert math.isclose(
+        distillation_loss(s, t, T).item(), ref.mean(), rel_tol=1e-10, abs_tol=1e-13
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -80,7 +94,9 @@ def test_property_numpy_nonnegative(n, k, T, scale, seed):
     # KL is zero for identical logits and invariant to adding a constant per row
     assert distillation_loss(s, s, T).abs().item() < 1e-12
     shift = torch.randn(n, 1, dtype=s.dtype)
-    assert torch.allclose(distillation_loss(s + shift, t - shift, T, reduction="none"), got, atol=1e-9)
+    assert torch.allclose(
+        distillation_loss(s + shift, t - shift, T, reduction="none"), got, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("T", [0.5, 1.0, 4.0, 16.0])
@@ -93,7 +109,11 @@ def test_gradient_autograd_and_closed_form(T):
     # unreduced sum: the per-sample gradient itself
     s2 = s.detach().clone().requires_grad_(True)
     distillation_loss(s2, t, T, reduction="sum").backward()
-    assert torch.allclose(s2.grad, T * (torch.softmax(s2.detach() / T, 1) - torch.softmax(t / T, 1)), atol=1e-12)
+    assert torch.allclose(
+        s2.grad,
+        T * (torch.softmax(s2.detach() / T, 1) - torch.softmax(t / T, 1)),
+        atol=1e-12,
+    )
 
 
 def test_gradient_finite_differences():
@@ -110,14 +130,18 @@ def test_gradient_finite_differences():
     e = torch.zeros_like(s)
     e[1, 2] = h
     fd = (f(s + e) - f(s - e)).item() / (2 * h)
-    assert math.isclose(fd, distillation_gradient(s, t, T)[1, 2].item() / 3, rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(
+        fd, distillation_gradient(s, t, T)[1, 2].item() / 3, rel_tol=1e-6, abs_tol=1e-9
+    )
 
 
 def test_gradient_numpy_input():
     s, t = _pair(n=2, k=3, seed=5)
     g = distillation_gradient(s.numpy(), t.numpy(), 3.0)
     assert isinstance(g, np.ndarray)
-    np.testing.assert_allclose(g, 3.0 * (_np_softmax(s.numpy() / 3) - _np_softmax(t.numpy() / 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        g, 3.0 * (_np_softmax(s.numpy() / 3) - _np_softmax(t.numpy() / 3)), atol=1e-12
+    )
     np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-12)
 
 
@@ -136,7 +160,12 @@ def test_hard_label_mixture(w):
     s, t = _pair(n=6, k=4, seed=7)
     y = torch.tensor([0, 1, 2, 3, 0, 1])
     T = 3.0
-    kd = T**2 * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), log_target=True, reduction="batchmean")
+    kd = T**2 * F.kl_div(
+        F.log_softmax(s / T, 1),
+        F.log_softmax(t / T, 1),
+        log_target=True,
+        reduction="batchmean",
+    )
     ce = F.cross_entropy(s, y)
     got = distillation_loss(s, t, T, target=y, hard_weight=w)
     assert torch.allclose(got, (1 - w) * kd + w * ce, atol=1e-12)
@@ -149,7 +178,9 @@ def test_hard_label_probability_target():
     y = torch.softmax(torch.randn(3, 4, dtype=torch.float64), 1)
     got = distillation_loss(s, t, 1.0, target=y, hard_weight=0.5)
     ce = -(y * F.log_softmax(s, 1)).sum(1).mean()
-    assert torch.allclose(got, 0.5 * distillation_loss(s, t, 1.0) + 0.5 * ce, atol=1e-12)
+    assert torch.allclose(
+        got, 0.5 * distillation_loss(s, t, 1.0) + 0.5 * ce, atol=1e-12
+    )
 
 
 def test_uniform_teacher_is_label_smoothing():
@@ -169,13 +200,19 @@ def test_unbatched_and_dtypes():
     assert one.dim() == 0 and torch.allclose(one, distillation_loss(s, t, 2.0))
     assert distillation_loss(s[0], t[0], 2.0, reduction="none").dim() == 0
     y = distillation_loss(s[0], t[0], 2.0, target=torch.tensor(1), hard_weight=0.3)
-    assert torch.allclose(y, distillation_loss(s, t, 2.0, target=torch.tensor([1]), hard_weight=0.3))
+    assert torch.allclose(
+        y, distillation_loss(s, t, 2.0, target=torch.tensor([1]), hard_weight=0.3)
+    )
     for dt in (torch.float32, torch.float16, torch.bfloat16):
         out = distillation_loss(s.to(dt), t.to(dt), 2.0)
         assert out.dtype == dt
-        assert math.isclose(out.item(), distillation_loss(s, t, 2.0).item(), rel_tol=2e-2, abs_tol=2e-3)
+        assert math.isclose(
+            out.item(), distillation_loss(s, t, 2.0).item(), rel_tol=2e-2, abs_tol=2e-3
+        )
     # numpy scalar temperature, integer temperature
-    assert torch.allclose(distillation_loss(s, t, np.float32(2.0)), distillation_loss(s, t, 2))
+    assert torch.allclose(
+        distillation_loss(s, t, np.float32(2.0)), distillation_loss(s, t, 2)
+    )
 
 
 def test_large_logits_stable():
@@ -278,7 +315,14 @@ def test_stacked_bad_input():
     with pytest.raises(ValueError, match="penultimate"):
         net.hidden(torch.randn(4, 5))
     with pytest.raises(ValueError, match="one seed per member"):
-        train_stacked(net, torch.randn(8, 5), lambda z, i: z.sum((1, 2)), epochs=1, batch_size=4, seeds=[0])
+        train_stacked(
+            net,
+            torch.randn(8, 5),
+            lambda z, i: z.sum((1, 2)),
+            epochs=1,
+            batch_size=4,
+            seeds=[0],
+        )
 
 
 def test_train_stacked_equals_training_members_alone():
@@ -291,17 +335,26 @@ def test_train_stacked_equals_training_members_alone():
     def loss_fn(net_temps):
         def f(z, idx):
             return torch.stack(
-                [distillation_loss(z[m], teacher[idx[m]], t, target=y[idx[m]], hard_weight=0.3)
-                 for m, t in enumerate(net_temps)]
+                [
+                    distillation_loss(
+                        z[m], teacher[idx[m]], t, target=y[idx[m]], hard_weight=0.3
+                    )
+                    for m, t in enumerate(net_temps)
+                ]
             )
+
         return f
 
     both = StackedMLP([5, 8, 3], seeds=[3, 4])
-    hist = train_stacked(both, x, loss_fn(temps), epochs=3, batch_size=16, seeds=[10, 11])
+    hist = train_stacked(
+        both, x, loss_fn(temps), epochs=3, batch_size=16, seeds=[10, 11]
+    )
     assert len(hist) == 3 and all(math.isfinite(h) for h in hist)
     for m, (seed, data_seed) in enumerate([(3, 10), (4, 11)]):
         alone = StackedMLP([5, 8, 3], seeds=[seed])
-        train_stacked(alone, x, loss_fn([temps[m]]), epochs=3, batch_size=16, seeds=[data_seed])
+        train_stacked(
+            alone, x, loss_fn([temps[m]]), epochs=3, batch_size=16, seeds=[data_seed]
+        )
         assert torch.allclose(alone(x)[0], both(x)[m], atol=1e-5)
 
 

@@ -25,7 +25,10 @@ def test_softmax_hessian_matches_autograd_for_any_target(k, seed):
     g = torch.Generator().manual_seed(seed)
     z = 3 * torch.randn(k, generator=g, dtype=torch.float64)
     expected = dyn.softmax_hessian(z)
-    for y in (F.one_hot(torch.tensor(0), k).double(), torch.softmax(torch.randn(k, generator=g, dtype=torch.float64), 0)):
+    for y in (
+        F.one_hot(torch.tensor(0), k).double(),
+        torch.softmax(torch.randn(k, generator=g, dtype=torch.float64), 0),
+    ):
         hess = torch.autograd.functional.hessian(lambda v: _ce(v, y), z)
         torch.testing.assert_close(hess, expected)
     # a target that does not sum to 1 scales the Hessian by its mass
@@ -35,14 +38,18 @@ def test_softmax_hessian_matches_autograd_for_any_target(k, seed):
 
 
 def test_softmax_hessian_properties_batched_and_numpy():
-    z = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    z = torch.randn(
+        5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     h = dyn.softmax_hessian(z)
     assert h.shape == (5, 4, 4)
     torch.testing.assert_close(h, h.transpose(1, 2))
     torch.testing.assert_close(h.sum(dim=2), torch.zeros(5, 4, dtype=torch.float64))
     assert (torch.linalg.eigvalsh(h) > -1e-12).all()
     p = torch.softmax(z, 1)
-    torch.testing.assert_close(torch.diagonal(h, dim1=1, dim2=2).sum(1), 1 - (p**2).sum(1))
+    torch.testing.assert_close(
+        torch.diagonal(h, dim1=1, dim2=2).sum(1), 1 - (p**2).sum(1)
+    )
     hn = dyn.softmax_hessian(z.numpy())
     assert isinstance(hn, np.ndarray)
     np.testing.assert_allclose(hn, h.numpy())
@@ -67,7 +74,9 @@ def test_cross_entropy_gradient_any_target(k):
     _ce(z, y).backward()
     torch.testing.assert_close(dyn.cross_entropy_gradient(z.detach(), y), z.grad)
     yn = y / y.sum(1, keepdim=True)
-    torch.testing.assert_close(dyn.cross_entropy_gradient(z.detach(), yn), torch.softmax(z.detach(), 1) - yn)
+    torch.testing.assert_close(
+        dyn.cross_entropy_gradient(z.detach(), yn), torch.softmax(z.detach(), 1) - yn
+    )
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -76,9 +85,13 @@ def test_logit_gradient_norms_match_autograd(convention, alpha):
     g = torch.Generator().manual_seed(0)
     z = torch.randn(6, 4, dtype=torch.float64, generator=g, requires_grad=True)
     t = torch.randint(0, 4, (6,), generator=g)
-    lsmath.ls_cross_entropy(z, t, alpha, convention=convention, reduction="sum").backward()
+    lsmath.ls_cross_entropy(
+        z, t, alpha, convention=convention, reduction="sum"
+    ).backward()
     expected = z.grad.norm(dim=1)
-    torch.testing.assert_close(dyn.logit_gradient_norms(z.detach(), t, alpha, convention), expected)
+    torch.testing.assert_close(
+        dyn.logit_gradient_norms(z.detach(), t, alpha, convention), expected
+    )
     out = dyn.logit_gradient_norms(z.detach().numpy(), t.numpy(), alpha, convention)
     np.testing.assert_allclose(out, expected.numpy())
 
@@ -91,13 +104,19 @@ def test_uniform_prediction_factor(convention, k, alpha):
     t = torch.arange(k)
     ls = lsmath.ls_gradient(z, t, alpha, convention)
     hard = lsmath.ls_gradient(z, t, 0.0)
-    torch.testing.assert_close(ls, dyn.uniform_prediction_factor(alpha, k, convention) * hard)
+    torch.testing.assert_close(
+        ls, dyn.uniform_prediction_factor(alpha, k, convention) * hard
+    )
 
 
 def test_uniform_prediction_factor_values():
     assert dyn.uniform_prediction_factor(0.1, 10) == pytest.approx(0.9)
-    assert dyn.uniform_prediction_factor(0.1, 5, convention="off_target") == pytest.approx(0.875)
-    np.testing.assert_allclose(dyn.uniform_prediction_factor(np.array([0.0, 0.5]), 4), [1.0, 0.5])
+    assert dyn.uniform_prediction_factor(
+        0.1, 5, convention="off_target"
+    ) == pytest.approx(0.875)
+    np.testing.assert_allclose(
+        dyn.uniform_prediction_factor(np.array([0.0, 0.5]), 4), [1.0, 0.5]
+    )
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -107,18 +126,24 @@ def test_one_hot_prediction_gradient_is_the_limit(convention, k, alpha):
     z = torch.zeros(1, k, dtype=torch.float64)
     z[0, 1] = 60.0  # p is e_1 to double precision
     g = lsmath.ls_gradient(z, torch.tensor([1]), alpha, convention)[0].numpy()
-    expected = dyn.one_hot_prediction_gradient(alpha, k, target=1, convention=convention)
+    expected = dyn.one_hot_prediction_gradient(
+        alpha, k, target=1, convention=convention
+    )
     np.testing.assert_allclose(g, expected, atol=1e-12)
     a = lsmath.alpha_from_eps(alpha, k) if convention == "off_target" else alpha
     u = np.full(k, 1 / k)
     np.testing.assert_allclose(expected, a * (np.eye(k)[1] - u), atol=1e-15)
-    assert np.linalg.norm(expected) == pytest.approx(dyn.restoring_force_norm(alpha, k, convention))
+    assert np.linalg.norm(expected) == pytest.approx(
+        dyn.restoring_force_norm(alpha, k, convention)
+    )
 
 
 def test_restoring_force_norm_closed_form():
     assert dyn.restoring_force_norm(0.0, 10) == 0.0
     assert dyn.restoring_force_norm(0.1, 10) == pytest.approx(0.1 * math.sqrt(0.9))
-    assert dyn.restoring_force_norm(0.1, 5, "off_target") == pytest.approx(0.125 * math.sqrt(0.8))
+    assert dyn.restoring_force_norm(0.1, 5, "off_target") == pytest.approx(
+        0.125 * math.sqrt(0.8)
+    )
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -127,7 +152,9 @@ def test_gradient_component_bounds_hold_and_are_tight(convention, alpha):
     k = 4
     b = dyn.gradient_component_bounds(alpha, k, convention)
     g = torch.Generator().manual_seed(1)
-    z = 3 * torch.randn(2000, k, dtype=torch.float64, generator=g)  # p stays inside the open simplex
+    z = 3 * torch.randn(
+        2000, k, dtype=torch.float64, generator=g
+    )  # p stays inside the open simplex
     t = torch.zeros(2000, dtype=torch.long)
     grad = lsmath.ls_gradient(z, t, alpha, convention)
     assert (grad[:, 0] > b["true"][0]).all() and (grad[:, 0] < b["true"][1]).all()
@@ -142,7 +169,10 @@ def test_gradient_component_bounds_hold_and_are_tight(convention, alpha):
 
 
 def test_hard_bounds_are_seed_004s():
-    assert dyn.gradient_component_bounds(0.0, 3) == {"true": (-1.0, 0.0), "other": (0.0, 1.0)}
+    assert dyn.gradient_component_bounds(0.0, 3) == {
+        "true": (-1.0, 0.0),
+        "other": (0.0, 1.0),
+    }
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -151,7 +181,9 @@ def test_stationary_logits(convention, k):
     alpha = 0.1
     z = dyn.stationary_logits(alpha, k, target=k - 1, convention=convention)
     assert np.isfinite(z).all() and abs(z.mean()) < 1e-12
-    g = lsmath.ls_gradient(torch.tensor(z[None]), torch.tensor([k - 1]), alpha, convention)
+    g = lsmath.ls_gradient(
+        torch.tensor(z[None]), torch.tensor([k - 1]), alpha, convention
+    )
     assert g.abs().max() < 1e-12
     gap = z[k - 1] - z[0]
     assert gap == pytest.approx(lsmath.optimal_logit_gap(alpha, k, convention))

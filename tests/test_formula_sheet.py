@@ -51,12 +51,17 @@ def test_lipschitz_off_target_closed_form():
     assert same(uniform.subs(a, ALPHA), off)
     # valid while the true class keeps the most mass, eps <= (K - 1)/K
     for k, e in [(3, 0.1), (10, 0.3), (2, 0.5)]:
-        assert np.isclose(lsmath.lipschitz_constant(e, k, "off_target"), float(sp.sqrt(off.subs({K: k, eps: e}))))
+        assert np.isclose(
+            lsmath.lipschitz_constant(e, k, "off_target"),
+            float(sp.sqrt(off.subs({K: k, eps: e}))),
+        )
 
 
 @pytest.mark.parametrize("k,e", [(3, 0.1), (10, 0.05), (1000, 0.2)])
 def test_optimal_gap_off_target(k, e):
-    assert np.isclose(lsmath.optimal_logit_gap(e, k, "off_target"), np.log((k - 1) * (1 - e) / e))
+    assert np.isclose(
+        lsmath.optimal_logit_gap(e, k, "off_target"), np.log((k - 1) * (1 - e) / e)
+    )
     a = lsmath.alpha_from_eps(e, k)
     assert np.isclose(lsmath.optimal_logit_gap(a, k), np.log(1 + k * (1 - a) / a))
 
@@ -87,7 +92,8 @@ def _targets(t, k, a, convention="uniform"):
 def test_ls_minus_hard_is_alpha_times_centred_true_logit(k, a):
     z, t = _logits(k, 1)
     diff = F.cross_entropy(z, t, label_smoothing=a, reduction="none") - F.cross_entropy(
-        z, t, reduction="none")
+        z, t, reduction="none"
+    )
     z_t = z.gather(1, t[:, None]).squeeze(1)
     assert torch.allclose(diff, a * (z_t - z.mean(1)), atol=1e-12)
 
@@ -111,14 +117,18 @@ def test_decompositions_both_conventions(k, a):
     logp = torch.log_softmax(z, 1)
     p = logp.exp()
     ce_hard = -logp.gather(1, t[:, None]).squeeze(1)
-    kl_u_p = (np.log(1 / k) - logp).mean(1)                       # KL(u || p)
+    kl_u_p = (np.log(1 / k) - logp).mean(1)  # KL(u || p)
     ls = -(_targets(t, k, a) * logp).sum(1)
-    assert torch.allclose(ls, (1 - a) * ce_hard + a * kl_u_p + a * np.log(k), atol=1e-12)
+    assert torch.allclose(
+        ls, (1 - a) * ce_hard + a * kl_u_p + a * np.log(k), atol=1e-12
+    )
     eps = lsmath.eps_from_alpha(a, k)
-    v = (1 - F.one_hot(t, k).double()) / (k - 1)                    # uniform on wrong classes
+    v = (1 - F.one_hot(t, k).double()) / (k - 1)  # uniform on wrong classes
     kl_v_p = (v * (v.clamp_min(1e-300).log() - logp)).sum(1)
-    assert torch.allclose(ls, (1 - eps) * ce_hard + eps * kl_v_p + eps * np.log(k - 1), atol=1e-12)
-    neg_entropy = (p * logp).sum(1)                                 # confidence penalty row
+    assert torch.allclose(
+        ls, (1 - eps) * ce_hard + eps * kl_v_p + eps * np.log(k - 1), atol=1e-12
+    )
+    neg_entropy = (p * logp).sum(1)  # confidence penalty row
     kl_p_u = (p * (logp - np.log(1 / k))).sum(1)
     assert torch.allclose(neg_entropy, kl_p_u - np.log(k), atol=1e-12)
 
@@ -130,7 +140,7 @@ def test_gradient_at_uniform_and_at_one_hot(k, a):
     F.cross_entropy(z, t, label_smoothing=a).backward()
     u, e_t = torch.full((k,), 1 / k, dtype=torch.float64), F.one_hot(t, k)[0].double()
     assert torch.allclose(z.grad[0], (1 - a) * (u - e_t), atol=1e-12)
-    g_onehot = e_t - _targets(t, k, a)[0]                           # p = e_t, gradient p - y
+    g_onehot = e_t - _targets(t, k, a)[0]  # p = e_t, gradient p - y
     assert torch.allclose(g_onehot, a * (e_t - u), atol=1e-12)
     assert np.isclose(g_onehot.norm().item(), a * np.sqrt(1 - 1 / k), atol=1e-12)
 
@@ -141,16 +151,25 @@ def test_lipschitz_constant_by_brute_force_over_the_simplex(k, a):
     vertices = torch.eye(k, dtype=torch.float64)
     sup_vertices = (vertices - y).norm(dim=1).max().item()
     inner = torch.from_numpy(np.random.default_rng(0).dirichlet(np.ones(k), size=2000))
-    assert (inner - y).norm(dim=1).max().item() <= sup_vertices + 1e-12   # convex: max at a vertex
-    assert np.isclose(sup_vertices, np.sqrt(2 * (1 - a) + (1 - 1 / k) * a**2), atol=1e-12)
+    assert (inner - y).norm(
+        dim=1
+    ).max().item() <= sup_vertices + 1e-12  # convex: max at a vertex
+    assert np.isclose(
+        sup_vertices, np.sqrt(2 * (1 - a) + (1 - 1 / k) * a**2), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("k,a", CASES)
 def test_optimal_gap_by_optimisation(k, a):
     t = torch.tensor([0])
     z = torch.zeros(1, k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([z], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [z],
+        max_iter=500,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -166,11 +185,15 @@ def test_optimal_gap_by_optimisation(k, a):
 def test_constant_predictor_flip():
     k, a, n = 4, 0.2, 10
     labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
-    q = _targets(labels, k, a).mean(0)              # minimiser of the mean LS loss: mean target
+    q = _targets(labels, k, a).mean(0)  # minimiser of the mean LS loss: mean target
     flipped = labels.clone()
-    flipped[0] = 2                                   # one label c = 0 -> c' = 2
+    flipped[0] = 2  # one label c = 0 -> c' = 2
     q2 = _targets(flipped, k, a).mean(0)
-    expected = (1 - a) / n * (F.one_hot(torch.tensor(2), k) - F.one_hot(torch.tensor(0), k)).double()
+    expected = (
+        (1 - a)
+        / n
+        * (F.one_hot(torch.tensor(2), k) - F.one_hot(torch.tensor(0), k)).double()
+    )
     assert torch.allclose(q2 - q, expected, atol=1e-12)
 
 
@@ -188,8 +211,13 @@ def test_weighted_pytorch_minimiser_is_c_over_C():
     w = torch.tensor([0.5, 1.0, 2.0, 1.0, 4.0], dtype=torch.float64)
     t = torch.tensor([1])
     z = torch.zeros(1, k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([z], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [z],
+        max_iter=500,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -201,17 +229,22 @@ def test_weighted_pytorch_minimiser_is_c_over_C():
     c = a / k * w.clone()
     c[1] += (1 - a) * w[1]
     assert torch.allclose(torch.softmax(z.detach(), 1)[0], c / c.sum(), atol=1e-6)
-    assert c.sum() < w.max()              # so the heaviest class gets more than alpha / K
+    assert c.sum() < w.max()  # so the heaviest class gets more than alpha / K
     assert (c / c.sum())[4] > a / k
 
 
 @pytest.mark.parametrize("k,a", CASES)
 def test_row_loss_from_three_numbers_both_conventions(k, a):
     z, t = _logits(k, 5)
-    lse, z_t, z_sum = torch.logsumexp(z, 1), z.gather(1, t[:, None]).squeeze(1), z.sum(1)
+    lse, z_t, z_sum = (
+        torch.logsumexp(z, 1),
+        z.gather(1, t[:, None]).squeeze(1),
+        z.sum(1),
+    )
     uniform = lse - (1 - a) * z_t - a / k * z_sum
-    assert torch.allclose(F.cross_entropy(z, t, label_smoothing=a, reduction="none"), uniform,
-                          atol=1e-12)
+    assert torch.allclose(
+        F.cross_entropy(z, t, label_smoothing=a, reduction="none"), uniform, atol=1e-12
+    )
     eps = lsmath.eps_from_alpha(a, k)
     off = lse - (1 - eps) * z_t - eps / (k - 1) * (z_sum - z_t)
     assert torch.allclose(uniform, off, atol=1e-12)
@@ -219,7 +252,9 @@ def test_row_loss_from_three_numbers_both_conventions(k, a):
 
 def test_large_vocabulary_floor_limit_both_conventions():
     a, v = sp.symbols("alpha V", positive=True)
-    h_uniform = -(1 - a + a / v) * sp.log(1 - a + a / v) - (v - 1) * a / v * sp.log(a / v)
+    h_uniform = -(1 - a + a / v) * sp.log(1 - a + a / v) - (v - 1) * a / v * sp.log(
+        a / v
+    )
     limit = -(1 - a) * sp.log(1 - a) - a * sp.log(a)
     assert sp.simplify(sp.limit(h_uniform - a * sp.log(v), v, sp.oo) - limit) == 0
     h_off = -(1 - eps) * sp.log(1 - eps) - eps * sp.log(eps / (v - 1))
@@ -236,6 +271,12 @@ def test_symmetric_noise_row_both_columns(k, eta):
     for noisy in range(k):
         expected[noisy] += (1 - eta) if noisy == t else eta / (k - 1)
     target = torch.tensor([t])
-    assert torch.allclose(expected, _targets(target, k, eta, "off_target")[0], atol=1e-12)
-    assert torch.allclose(expected, _targets(target, k, eta * k / (k - 1))[0], atol=1e-12)
-    assert not torch.allclose(expected, _targets(target, k, eta)[0])   # not uniform with alpha = eta
+    assert torch.allclose(
+        expected, _targets(target, k, eta, "off_target")[0], atol=1e-12
+    )
+    assert torch.allclose(
+        expected, _targets(target, k, eta * k / (k - 1))[0], atol=1e-12
+    )
+    assert not torch.allclose(
+        expected, _targets(target, k, eta)[0]
+    )  # not uniform with alpha = eta

@@ -48,14 +48,18 @@ def test_masses_sum_to_one(framework, k, s):
 
 
 def test_masses_known_values():
-    assert target_masses("pytorch", 0.1, 3) == pytest.approx((1 - 0.1 + 0.1 / 3, 0.1 / 3))
+    assert target_masses("pytorch", 0.1, 3) == pytest.approx(
+        (1 - 0.1 + 0.1 / 3, 0.1 / 3)
+    )
     for fw in ("fairseq", "tensor2tensor"):
         assert target_masses(fw, 0.1, 3) == pytest.approx((0.9, 0.05))
     assert target_masses("fairseq_legacy", 0.1, 10) == pytest.approx((0.91, 0.01))
     assert target_masses("opennmt", 0.1, 12) == pytest.approx((0.9, 0.01))
     assert target_masses("keras_binary", 0.1, 2) == pytest.approx((0.95, 0.05))
     # seed 000: PyTorch needs alpha_from_eps(0.1, 3) = 0.15 for [0.9, 0.05, 0.05]
-    assert target_masses("pytorch", lsmath.alpha_from_eps(0.1, 3), 3) == pytest.approx((0.9, 0.05))
+    assert target_masses("pytorch", lsmath.alpha_from_eps(0.1, 3), 3) == pytest.approx(
+        (0.9, 0.05)
+    )
 
 
 def test_masses_symbolic_opennmt_is_off_target_over_v_minus_1():
@@ -87,15 +91,22 @@ def test_targets_rows(framework):
     y = framework_targets(framework, target, 7, 0.2, pad_index=0)
     pad = target == 0
     assert (y[pad] == 0).all()
-    torch.testing.assert_close(y[~pad].sum(-1).double(), torch.ones(int((~pad).sum()), dtype=torch.float64))
+    torch.testing.assert_close(
+        y[~pad].sum(-1).double(), torch.ones(int((~pad).sum()), dtype=torch.float64)
+    )
     y_true, y_other = target_masses(framework, 0.2, 7)
     rows = y[~pad]
     t = target[~pad]
-    torch.testing.assert_close(rows.gather(1, t[:, None]).squeeze(1).double(), torch.full((len(t),), y_true, dtype=torch.float64))
+    torch.testing.assert_close(
+        rows.gather(1, t[:, None]).squeeze(1).double(),
+        torch.full((len(t),), y_true, dtype=torch.float64),
+    )
     if FRAMEWORKS[framework].classes == "all_but_pad":
         assert (rows[:, 0] == 0).all()
     else:
-        assert torch.allclose(rows[:, 0].double(), torch.tensor(y_other, dtype=torch.float64))
+        assert torch.allclose(
+            rows[:, 0].double(), torch.tensor(y_other, dtype=torch.float64)
+        )
 
 
 def test_opennmt_needs_pad_index():
@@ -129,26 +140,38 @@ def test_huggingface_equals_pytorch_with_ignore_index(s):
     logits, target = _batch(pad=0)
     t = target.masked_fill(target == 0, -100)
     ref = F.cross_entropy(logits.reshape(-1, 7), t.reshape(-1), label_smoothing=s)
-    torch.testing.assert_close(framework_loss("huggingface", logits, t, s, pad_index=-100), ref)
+    torch.testing.assert_close(
+        framework_loss("huggingface", logits, t, s, pad_index=-100), ref
+    )
 
 
 @pytest.mark.parametrize("framework", ["timm", "keras_categorical", "optax"])
 def test_uniform_classifiers_equal_pytorch(framework):
     g = torch.Generator().manual_seed(1)
-    z, t = torch.randn(9, 4, generator=g, dtype=torch.float64), torch.randint(0, 4, (9,), generator=g)
-    torch.testing.assert_close(framework_loss(framework, z, t, 0.2), F.cross_entropy(z, t, label_smoothing=0.2))
+    z, t = (
+        torch.randn(9, 4, generator=g, dtype=torch.float64),
+        torch.randint(0, 4, (9,), generator=g),
+    )
+    torch.testing.assert_close(
+        framework_loss(framework, z, t, 0.2), F.cross_entropy(z, t, label_smoothing=0.2)
+    )
 
 
 def test_keras_binary_is_bce_towards_half_and_two_class_uniform():
     g = torch.Generator().manual_seed(2)
-    z, t = torch.randn(11, generator=g, dtype=torch.float64), torch.randint(0, 2, (11,), generator=g)
+    z, t = (
+        torch.randn(11, generator=g, dtype=torch.float64),
+        torch.randint(0, 2, (11,), generator=g),
+    )
     s = 0.2
     bce = F.binary_cross_entropy_with_logits(z, t.double() * (1 - s) + 0.5 * s)
     torch.testing.assert_close(framework_loss("keras_binary", z, t, s), bce)
     two = torch.stack([torch.zeros_like(z), z], 1)
     torch.testing.assert_close(bce, F.cross_entropy(two, t, label_smoothing=s))
     with pytest.raises(ValueError, match="one logit per position"):
-        framework_token_losses("keras_binary", torch.zeros(3, 2), torch.tensor([0, 1, 1]), 0.1)
+        framework_token_losses(
+            "keras_binary", torch.zeros(3, 2), torch.tensor([0, 1, 1]), 0.1
+        )
 
 
 @pytest.mark.parametrize("eps", [0.1, 0.3])
@@ -156,11 +179,16 @@ def test_fairseq_current_is_off_target_over_the_full_vocabulary(eps):
     logits, target = _batch(pad=1)
     z, t = logits.reshape(-1, 7), target.reshape(-1)
     ntokens = int((t != 1).sum())
-    summed = lsmath.ls_cross_entropy(z, t, eps, convention="off_target", ignore_index=1, reduction="sum")
-    torch.testing.assert_close(framework_loss("fairseq", z, t, eps, pad_index=1), summed / ntokens)
+    summed = lsmath.ls_cross_entropy(
+        z, t, eps, convention="off_target", ignore_index=1, reduction="sum"
+    )
+    torch.testing.assert_close(
+        framework_loss("fairseq", z, t, eps, pad_index=1), summed / ntokens
+    )
     alpha = lsmath.alpha_from_eps(eps, 7)
     torch.testing.assert_close(
-        framework_loss("fairseq", z, t, eps, pad_index=1), F.cross_entropy(z, t, label_smoothing=alpha, ignore_index=1)
+        framework_loss("fairseq", z, t, eps, pad_index=1),
+        F.cross_entropy(z, t, label_smoothing=alpha, ignore_index=1),
     )
     # fairseq's own split: (1 - eps - eps_i) * nll + eps_i * sum_k(-log p_k), eps_i = eps / (V - 1)
     logp = torch.log_softmax(z, 1)
@@ -169,7 +197,9 @@ def test_fairseq_current_is_off_target_over_the_full_vocabulary(eps):
     smooth = -logp[keep].sum()
     eps_i = eps / 6
     torch.testing.assert_close(summed, (1 - eps - eps_i) * nll + eps_i * smooth)
-    per_sentence = framework_loss("fairseq", logits, target, eps, pad_index=1, normalize="sentences")
+    per_sentence = framework_loss(
+        "fairseq", logits, target, eps, pad_index=1, normalize="sentences"
+    )
     torch.testing.assert_close(per_sentence, summed / 3)
 
 
@@ -177,7 +207,8 @@ def test_fairseq_legacy_is_uniform():
     logits, target = _batch(pad=1)
     z, t = logits.reshape(-1, 7), target.reshape(-1)
     torch.testing.assert_close(
-        framework_loss("fairseq_legacy", z, t, 0.1, pad_index=1), F.cross_entropy(z, t, label_smoothing=0.1, ignore_index=1)
+        framework_loss("fairseq_legacy", z, t, 0.1, pad_index=1),
+        F.cross_entropy(z, t, label_smoothing=0.1, ignore_index=1),
     )
 
 
@@ -186,9 +217,15 @@ def test_tensor2tensor_is_fairseq_minus_target_entropy():
     eps, v = 0.1, 7
     ce = framework_token_losses("fairseq", logits, target, eps, pad_index=0)
     kl = framework_token_losses("tensor2tensor", logits, target, eps, pad_index=0)
-    h = -(0.9 * torch.log(torch.tensor(0.9, dtype=torch.float64)) + eps * torch.log(torch.tensor(eps / (v - 1), dtype=torch.float64)))
+    h = -(
+        0.9 * torch.log(torch.tensor(0.9, dtype=torch.float64))
+        + eps * torch.log(torch.tensor(eps / (v - 1), dtype=torch.float64))
+    )
     keep = target != 0
-    torch.testing.assert_close(ce[keep] - kl[keep], torch.full((int(keep.sum()),), float(h), dtype=torch.float64))
+    torch.testing.assert_close(
+        ce[keep] - kl[keep],
+        torch.full((int(keep.sum()),), float(h), dtype=torch.float64),
+    )
     assert (kl[~keep] == 0).all()
 
 
@@ -198,7 +235,15 @@ def test_opennmt_kl_and_its_gradient():
     z = logits.clone().requires_grad_(True)
     kl = framework_token_losses("opennmt", z, target, eps, pad_index=0).sum()
     (g_kl,) = torch.autograd.grad(kl, z)
-    ce = sequence_ls_loss(z, target, eps, pad_index=0, convention="off_target", normalize="sum", smooth_pad_column=False)
+    ce = sequence_ls_loss(
+        z,
+        target,
+        eps,
+        pad_index=0,
+        convention="off_target",
+        normalize="sum",
+        smooth_pad_column=False,
+    )
     (g_ce,) = torch.autograd.grad(ce, z)
     torch.testing.assert_close(g_kl, g_ce)  # KL and CE differ by a constant
     # gradient = p - y on real positions, 0 on padded ones
@@ -207,23 +252,40 @@ def test_opennmt_kl_and_its_gradient():
     torch.testing.assert_close(g_ce, (torch.softmax(logits, -1) - y) * keep)
     # KL >= 0 with equality at p = y
     y_rows = y[target != 0]
-    at_opt = framework_token_losses("opennmt", torch.log(y_rows.double().clamp_min(1e-30)), target[target != 0], eps, pad_index=0)
+    at_opt = framework_token_losses(
+        "opennmt",
+        torch.log(y_rows.double().clamp_min(1e-30)),
+        target[target != 0],
+        eps,
+        pad_index=0,
+    )
     assert at_opt.abs().max() < 1e-8
-    sents = framework_loss("opennmt", logits, target, eps, pad_index=0, normalize="sentences")
-    torch.testing.assert_close(sents, framework_token_losses("opennmt", logits, target, eps, pad_index=0).sum() / 3)
+    sents = framework_loss(
+        "opennmt", logits, target, eps, pad_index=0, normalize="sentences"
+    )
+    torch.testing.assert_close(
+        sents,
+        framework_token_losses("opennmt", logits, target, eps, pad_index=0).sum() / 3,
+    )
 
 
 # ---------------------------------------------------------------- sequence loss
 
 
-@pytest.mark.parametrize("alpha,convention", [(0.0, "uniform"), (0.1, "uniform"), (0.1, "off_target")])
+@pytest.mark.parametrize(
+    "alpha,convention", [(0.0, "uniform"), (0.1, "uniform"), (0.1, "off_target")]
+)
 def test_sequence_tokens_equals_cross_entropy_ignore_index(alpha, convention):
     logits, target = _batch(pad=3)
     a = lsmath.alpha_from_eps(alpha, 7) if convention == "off_target" else alpha
-    ref = F.cross_entropy(logits.reshape(-1, 7), target.reshape(-1), label_smoothing=a, ignore_index=3)
+    ref = F.cross_entropy(
+        logits.reshape(-1, 7), target.reshape(-1), label_smoothing=a, ignore_index=3
+    )
     got = sequence_ls_loss(logits, target, alpha, pad_index=3, convention=convention)
     torch.testing.assert_close(got, ref)
-    ref_perm = F.cross_entropy(logits.permute(0, 2, 1), target, label_smoothing=a, ignore_index=3)
+    ref_perm = F.cross_entropy(
+        logits.permute(0, 2, 1), target, label_smoothing=a, ignore_index=3
+    )
     torch.testing.assert_close(got, ref_perm)
 
 
@@ -231,12 +293,20 @@ def test_sequence_normalisations():
     logits, target = _batch(pad=0)
     total = sequence_ls_loss(logits, target, 0.1, pad_index=0, normalize="sum")
     n_tok = int((target != 0).sum())
-    torch.testing.assert_close(sequence_ls_loss(logits, target, 0.1, pad_index=0), total / n_tok)
-    torch.testing.assert_close(sequence_ls_loss(logits, target, 0.1, pad_index=0, normalize="sequences"), total / 3)
-    per = lsmath.ls_cross_entropy(logits.permute(0, 2, 1), target, 0.1, ignore_index=0, reduction="none")
+    torch.testing.assert_close(
+        sequence_ls_loss(logits, target, 0.1, pad_index=0), total / n_tok
+    )
+    torch.testing.assert_close(
+        sequence_ls_loss(logits, target, 0.1, pad_index=0, normalize="sequences"),
+        total / 3,
+    )
+    per = lsmath.ls_cross_entropy(
+        logits.permute(0, 2, 1), target, 0.1, ignore_index=0, reduction="none"
+    )
     lengths = (target != 0).sum(1)
     torch.testing.assert_close(
-        sequence_ls_loss(logits, target, 0.1, pad_index=0, normalize="sequence_mean"), (per.sum(1) / lengths).mean()
+        sequence_ls_loss(logits, target, 0.1, pad_index=0, normalize="sequence_mean"),
+        (per.sum(1) / lengths).mean(),
     )
 
 
@@ -250,7 +320,13 @@ def test_padding_never_receives_gradient_and_pad_column_optimum():
         y = (
             framework_targets("pytorch", torch.tensor([[4]]), 7, 0.1)
             if smooth_pad
-            else framework_targets("opennmt", torch.tensor([[4]]), 7, lsmath.eps_from_alpha(0.1, 6), pad_index=0)
+            else framework_targets(
+                "opennmt",
+                torch.tensor([[4]]),
+                7,
+                lsmath.eps_from_alpha(0.1, 6),
+                pad_index=0,
+            )
         )
         assert float(y[0, 0, 0]) == pytest.approx(expect)
 
@@ -311,8 +387,15 @@ def test_every_rule_is_documented():
         assert rule.value in ("ce", "kl")
         assert "/" in rule.source  # a repository path
     assert set(itertools.chain(FRAMEWORKS)) >= {
-        "pytorch", "keras_categorical", "keras_binary", "optax", "timm",
-        "fairseq", "huggingface", "opennmt", "tensor2tensor",
+        "pytorch",
+        "keras_categorical",
+        "keras_binary",
+        "optax",
+        "timm",
+        "fairseq",
+        "huggingface",
+        "opennmt",
+        "tensor2tensor",
     }
 
 
@@ -324,6 +407,15 @@ def test_targets_agree_with_smooth_targets(framework):
     if k_eff == 5:
         ref = lsmath.smooth_targets(t, 5, 0.3, conv).double()
     else:  # OpenNMT-py: columns 1..4 carry the K_eff = 4 target, column 0 (pad) is 0
-        ref = torch.cat([torch.zeros(4, 1, dtype=torch.float64), lsmath.smooth_targets(t - 1, 4, 0.3, conv).double()], 1)
+        ref = torch.cat(
+            [
+                torch.zeros(4, 1, dtype=torch.float64),
+                lsmath.smooth_targets(t - 1, 4, 0.3, conv).double(),
+            ],
+            1,
+        )
     torch.testing.assert_close(y, ref, rtol=0, atol=1e-7)
-    assert framework_targets(framework, t, 5, 0.3, pad_index=0).dtype == torch.get_default_dtype()
+    assert (
+        framework_targets(framework, t, 5, 0.3, pad_index=0).dtype
+        == torch.get_default_dtype()
+    )

@@ -22,7 +22,6 @@ from lsmath.geometry import (
     wrong_class_gaps,
 )
 
-
 # --- the binary LS logistic loss and gradient descent -------------------------------------
 
 
@@ -31,10 +30,19 @@ from lsmath.geometry import (
 def test_binary_loss_is_the_ls_cross_entropy_of_two_logits(alpha, convention):
     m = torch.linspace(-30, 30, 61, dtype=torch.float64)
     logits = torch.stack([m, torch.zeros_like(m)], dim=1)  # true class first, gap m
-    ref = lsmath.ls_cross_entropy(logits, torch.zeros(61, dtype=torch.long), alpha,
-                                  convention=convention, reduction="none")
-    np.testing.assert_allclose(binary_ls_logistic_loss(m.numpy(), alpha, convention), ref.numpy(),
-                               rtol=1e-12, atol=1e-12)
+    ref = lsmath.ls_cross_entropy(
+        logits,
+        torch.zeros(61, dtype=torch.long),
+        alpha,
+        convention=convention,
+        reduction="none",
+    )
+    np.testing.assert_allclose(
+        binary_ls_logistic_loss(m.numpy(), alpha, convention),
+        ref.numpy(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("convention", ["uniform", "off_target"])
@@ -47,7 +55,9 @@ def test_binary_loss_is_minimised_at_the_optimal_gap(convention):
 def _torch_gd(x, y, alpha, steps, lr, w0):
     w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
     xt = torch.as_tensor(x, dtype=torch.float64)
-    tgt = 1 - torch.as_tensor(y, dtype=torch.long)  # column 0 holds the logit of class 1
+    tgt = 1 - torch.as_tensor(
+        y, dtype=torch.long
+    )  # column 0 holds the logit of class 1
     for _ in range(steps):
         z = torch.stack([xt @ w, torch.zeros(len(xt), dtype=torch.float64)], dim=1)
         (g,) = torch.autograd.grad(lsmath.ls_cross_entropy(z, tgt, alpha), w)
@@ -59,9 +69,15 @@ def _torch_gd(x, y, alpha, steps, lr, w0):
 @pytest.mark.parametrize("alpha", [0.0, 0.1])
 def test_gd_matches_autograd(alpha):
     x, y = make_separable_2d(40, seed=3)
-    path = logistic_gd(x, y, steps=25, alpha=alpha, lr=0.7, w0=[0.3, -0.2], record_at=[25])
-    np.testing.assert_allclose(path.weights[-1], _torch_gd(x, y, alpha, 25, 0.7, [0.3, -0.2]),
-                               rtol=1e-10, atol=1e-12)
+    path = logistic_gd(
+        x, y, steps=25, alpha=alpha, lr=0.7, w0=[0.3, -0.2], record_at=[25]
+    )
+    np.testing.assert_allclose(
+        path.weights[-1],
+        _torch_gd(x, y, alpha, 25, 0.7, [0.3, -0.2]),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_gd_accepts_plus_minus_one_labels_and_records_the_schedule():
@@ -125,8 +141,15 @@ def test_max_margin_beats_a_fine_grid_and_matches_a_qp(seed):
     grid = (np.stack([np.cos(theta), np.sin(theta)], 1) @ a_pts.T).min(axis=1)
     assert gamma >= grid.max() - 1e-12 and gamma - grid.max() < 1e-4
     # hard-margin SVM through the origin: min ||w||^2 s.t. a_i . w >= 1  ->  w = u / gamma
-    res = minimize(lambda w: w @ w, u, jac=lambda w: 2 * w, method="SLSQP",
-                   constraints=[{"type": "ineq", "fun": lambda w: a_pts @ w - 1, "jac": lambda w: a_pts}])
+    res = minimize(
+        lambda w: w @ w,
+        u,
+        jac=lambda w: 2 * w,
+        method="SLSQP",
+        constraints=[
+            {"type": "ineq", "fun": lambda w: a_pts @ w - 1, "jac": lambda w: a_pts}
+        ],
+    )
     np.testing.assert_allclose(res.x, u / gamma, rtol=1e-5)
 
 
@@ -154,9 +177,15 @@ def test_basis_is_orthonormal_and_spans_the_template_differences():
         np.testing.assert_allclose(q @ (q.T @ diff), diff, atol=1e-12)
     coords = template_plane_projection(w[[3, 5, 8]], w, (3, 5, 8))
     np.testing.assert_allclose(coords[0], [0.0, 0.0], atol=1e-12)
-    assert coords[1, 1] == pytest.approx(0.0, abs=1e-12) and coords[1, 0] > 0 and coords[2, 1] > 0
+    assert (
+        coords[1, 1] == pytest.approx(0.0, abs=1e-12)
+        and coords[1, 0] > 0
+        and coords[2, 1] > 0
+    )
     # distances between templates are preserved (they lie in the plane)
-    assert np.isclose(np.linalg.norm(coords[1] - coords[2]), np.linalg.norm(w[5] - w[8]))
+    assert np.isclose(
+        np.linalg.norm(coords[1] - coords[2]), np.linalg.norm(w[5] - w[8])
+    )
 
 
 def test_projection_ignores_directions_orthogonal_to_the_plane_and_sees_logit_gaps():
@@ -166,13 +195,18 @@ def test_projection_ignores_directions_orthogonal_to_the_plane_and_sees_logit_ga
     q = template_plane_basis(w, (0, 1, 2))
     ortho = rng.normal(size=(7, 20))
     ortho -= ortho @ q @ q.T
-    np.testing.assert_allclose(template_plane_projection(h + ortho, w, (0, 1, 2)),
-                               template_plane_projection(h, w, (0, 1, 2)), atol=1e-12)
+    np.testing.assert_allclose(
+        template_plane_projection(h + ortho, w, (0, 1, 2)),
+        template_plane_projection(h, w, (0, 1, 2)),
+        atol=1e-12,
+    )
     # logit differences z_b - z_a = (w_b - w_a) . h are recovered from the 2-D coordinates
     # (which are measured from w_a: h - w_a = c Q^T + orthogonal part)
     c = template_plane_projection(h, w, (0, 1, 2))
     wc = template_plane_projection(w, w, (0, 1, 2))
-    np.testing.assert_allclose(c @ (wc[1] - wc[0]) + w[0] @ (w[1] - w[0]), h @ (w[1] - w[0]), atol=1e-10)
+    np.testing.assert_allclose(
+        c @ (wc[1] - wc[0]) + w[0] @ (w[1] - w[0]), h @ (w[1] - w[0]), atol=1e-10
+    )
 
 
 def test_plane_rejects_bad_input():
@@ -197,15 +231,23 @@ def test_tightness_on_a_known_configuration():
 
 
 @settings(max_examples=30, deadline=None)
-@given(scale=st.floats(0.01, 100.0), shift=st.floats(-50.0, 50.0), seed=st.integers(0, 1000))
+@given(
+    scale=st.floats(0.01, 100.0),
+    shift=st.floats(-50.0, 50.0),
+    seed=st.integers(0, 1000),
+)
 def test_tightness_is_invariant_to_scale_shift_and_rotation(scale, shift, seed):
     rng = np.random.default_rng(seed)
-    coords = rng.normal(size=(30, 2)) + np.repeat(rng.normal(size=(3, 2)) * 5, 10, axis=0)
+    coords = rng.normal(size=(30, 2)) + np.repeat(
+        rng.normal(size=(3, 2)) * 5, 10, axis=0
+    )
     labels = np.repeat([0, 1, 2], 10)
     theta = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     ref = cluster_tightness(coords, labels)
-    assert np.isclose(cluster_tightness(scale * coords @ rot + shift, labels), ref, rtol=1e-9)
+    assert np.isclose(
+        cluster_tightness(scale * coords @ rot + shift, labels), ref, rtol=1e-9
+    )
 
 
 def test_tightness_rejects_a_single_class():
@@ -230,7 +272,9 @@ def test_margin_spread_vanishes_at_the_ls_minimiser(convention):
 
 def test_wrong_class_gaps_definition_and_errors():
     z = torch.tensor([[3.0, 1.0, -1.0], [0.0, 2.0, 5.0]])
-    np.testing.assert_allclose(wrong_class_gaps(z, torch.tensor([0, 2])), [[2.0, 4.0], [5.0, 3.0]])
+    np.testing.assert_allclose(
+        wrong_class_gaps(z, torch.tensor([0, 2])), [[2.0, 4.0], [5.0, 3.0]]
+    )
     np.testing.assert_allclose(margin_spread(z, [0, 2]), [1.0, 1.0])
     with pytest.raises(ValueError, match="labels must lie"):
         wrong_class_gaps(z, [0, 3])

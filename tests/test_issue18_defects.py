@@ -17,7 +17,9 @@ from lsmath import ls_cross_entropy
 
 def _zt(n=6, k=5, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, k, generator=g, dtype=dtype), torch.randint(0, k, (n,), generator=g)
+    return torch.randn(n, k, generator=g, dtype=dtype), torch.randint(
+        0, k, (n,), generator=g
+    )
 
 
 # ---------- calibration metrics in bfloat16 -----------------------------------
@@ -43,8 +45,12 @@ def test_calibration_row_sum_message_does_not_suggest_logits():
     with pytest.raises(ValueError, match="sum to 1") as err:
         lsmath.expected_calibration_error(p, torch.tensor([0, 1]))
     assert "logits" not in str(err.value)
-    with pytest.raises(ValueError, match="logits"):  # values outside [0, 1]: logits likely
-        lsmath.expected_calibration_error(torch.tensor([[2.0, -1.0]]), torch.tensor([0]))
+    with pytest.raises(
+        ValueError, match="logits"
+    ):  # values outside [0, 1]: logits likely
+        lsmath.expected_calibration_error(
+            torch.tensor([[2.0, -1.0]]), torch.tensor([0])
+        )
 
 
 # ---------- torch.func, batched gradients, meta, fake, compile -----------------
@@ -56,7 +62,9 @@ def test_vmap_over_class_index_targets():
     t = torch.randint(0, 6, (3, 4), generator=g)
     t[0, 1] = -100
     out = torch.func.vmap(lambda zz, tt: ls_cross_entropy(zz, tt, 0.1))(z, t)
-    ref = torch.stack([F.cross_entropy(z[i], t[i], label_smoothing=0.1) for i in range(3)])
+    ref = torch.stack(
+        [F.cross_entropy(z[i], t[i], label_smoothing=0.1) for i in range(3)]
+    )
     torch.testing.assert_close(out, ref)
 
 
@@ -71,10 +79,14 @@ def test_grad_is_grads_batched_and_vectorized_jacobian():
     (ref,) = torch.autograd.grad(ref_loss, z_ref, eye, is_grads_batched=True)
     torch.testing.assert_close(batched, ref)
     jac = torch.autograd.functional.jacobian(
-        lambda zz: ls_cross_entropy(zz, t, 0.2, reduction="none"), z.detach(), vectorize=True
+        lambda zz: ls_cross_entropy(zz, t, 0.2, reduction="none"),
+        z.detach(),
+        vectorize=True,
     )
     jac_ref = torch.autograd.functional.jacobian(
-        lambda zz: F.cross_entropy(zz, t, label_smoothing=0.2, reduction="none"), z.detach(), vectorize=True
+        lambda zz: F.cross_entropy(zz, t, label_smoothing=0.2, reduction="none"),
+        z.detach(),
+        vectorize=True,
     )
     torch.testing.assert_close(jac, jac_ref)
 
@@ -99,8 +111,12 @@ def test_fake_tensor_mode():
 
 def test_compile_fullgraph():
     z, t = _zt(8, 6)
-    compiled = torch.compile(lambda zz, tt: ls_cross_entropy(zz, tt, 0.1), fullgraph=True, backend="eager")
-    torch.testing.assert_close(compiled(z, t), F.cross_entropy(z, t, label_smoothing=0.1))
+    compiled = torch.compile(
+        lambda zz, tt: ls_cross_entropy(zz, tt, 0.1), fullgraph=True, backend="eager"
+    )
+    torch.testing.assert_close(
+        compiled(z, t), F.cross_entropy(z, t, label_smoothing=0.1)
+    )
 
 
 # ---------- ls_linear_cross_entropy ---------------------------------------------
@@ -120,19 +136,30 @@ def test_linear_double_backward_raises_clearly():
 def test_linear_torch_func_falls_back_to_plain_formula():
     """Under torch.func the chunked kernel (no vmap/jvp rule) is replaced by the plain formula."""
     g = torch.Generator().manual_seed(0)
-    h, w = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(9, 3, generator=g, dtype=torch.float64)
+    h, w = (
+        torch.randn(4, 3, generator=g, dtype=torch.float64),
+        torch.randn(9, 3, generator=g, dtype=torch.float64),
+    )
     t = torch.randint(0, 9, (4,), generator=g)
     ours = torch.func.grad(lambda hh: lsmath.ls_linear_cross_entropy(hh, w, t, 0.1))(h)
-    ref = torch.func.grad(lambda hh: F.cross_entropy(hh @ w.T, t, label_smoothing=0.1))(h)
+    ref = torch.func.grad(lambda hh: F.cross_entropy(hh @ w.T, t, label_smoothing=0.1))(
+        h
+    )
     torch.testing.assert_close(ours, ref)
-    per_row = torch.func.vmap(lambda hh, tt: lsmath.ls_linear_cross_entropy(hh, w, tt, 0.1))(h, t)
-    torch.testing.assert_close(per_row, F.cross_entropy(h @ w.T, t, label_smoothing=0.1, reduction="none"))
+    per_row = torch.func.vmap(
+        lambda hh, tt: lsmath.ls_linear_cross_entropy(hh, w, tt, 0.1)
+    )(h, t)
+    torch.testing.assert_close(
+        per_row, F.cross_entropy(h @ w.T, t, label_smoothing=0.1, reduction="none")
+    )
 
 
 def test_linear_autocast_mixed_dtypes():
     g = torch.Generator().manual_seed(0)
     h = torch.randn(6, 4, generator=g).bfloat16()
-    w = torch.randn(11, 4, generator=g)  # float32 head weights, as in a model under autocast
+    w = torch.randn(
+        11, 4, generator=g
+    )  # float32 head weights, as in a model under autocast
     t = torch.randint(0, 11, (6,), generator=g)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ours = lsmath.ls_linear_cross_entropy(h, w, t, 0.1)
@@ -154,7 +181,9 @@ def test_distillation_hard_term_ignores_index_like_pytorch(reduction):
     T, beta = 2.0, 0.3
     kd = lsmath.distillation_loss(s, te, T, reduction="none")
     ce = F.cross_entropy(s, y, reduction="none")  # 0 on ignored rows
-    ours = lsmath.distillation_loss(s, te, T, target=y, hard_weight=beta, reduction=reduction)
+    ours = lsmath.distillation_loss(
+        s, te, T, target=y, hard_weight=beta, reduction=reduction
+    )
     if reduction == "none":
         ref = (1 - beta) * kd + beta * ce
     elif reduction == "sum":
@@ -221,7 +250,9 @@ def test_ignore_index_must_be_int():
         with pytest.raises(TypeError, match="ignore_index"):
             ls_cross_entropy(z, t, 0.1, ignore_index=bad)
         with pytest.raises(TypeError, match="ignore_index"):
-            lsmath.ls_linear_cross_entropy(torch.randn(6, 2), torch.randn(5, 2), t, 0.1, ignore_index=bad)
+            lsmath.ls_linear_cross_entropy(
+                torch.randn(6, 2), torch.randn(5, 2), t, 0.1, ignore_index=bad
+            )
 
 
 @pytest.mark.parametrize("bad", [True, "0.1"])
@@ -241,8 +272,12 @@ def test_smoothing_rejects_bool_and_str(bad):
 def test_zero_dim_tensor_alpha_accepted():
     z, t = _zt()
     a = torch.tensor(0.1)
-    torch.testing.assert_close(ls_cross_entropy(z, t, a), F.cross_entropy(z, t, label_smoothing=a))
-    torch.testing.assert_close(lsmath.smooth_targets(t, 5, a), lsmath.smooth_targets(t, 5, 0.1))
+    torch.testing.assert_close(
+        ls_cross_entropy(z, t, a), F.cross_entropy(z, t, label_smoothing=a)
+    )
+    torch.testing.assert_close(
+        lsmath.smooth_targets(t, 5, a), lsmath.smooth_targets(t, 5, 0.1)
+    )
 
 
 def test_bool_targets_rejected_everywhere():
@@ -259,7 +294,9 @@ def test_bool_targets_rejected_everywhere():
 def test_single_class_with_smoothing_returns_torch_value():
     z = torch.randn(3, 1)
     t = torch.zeros(3, dtype=torch.long)
-    torch.testing.assert_close(ls_cross_entropy(z, t, 0.2), F.cross_entropy(z, t, label_smoothing=0.2))
+    torch.testing.assert_close(
+        ls_cross_entropy(z, t, 0.2), F.cross_entropy(z, t, label_smoothing=0.2)
+    )
 
 
 def test_huge_temperature_is_not_nan():

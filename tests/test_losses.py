@@ -37,14 +37,22 @@ def _case(shape, k, *, seed=0, ignore_frac=0.0, ignore_index=-100, dtype=torch.f
 
 @pytest.mark.parametrize(
     "alpha,reduction,shape,use_weight,ignore_frac",
-    list(itertools.product(ALPHAS, REDUCTIONS, [(7,), (3, 4), (2, 3, 2)], [False, True], [0.0, 0.3])),
+    list(
+        itertools.product(
+            ALPHAS, REDUCTIONS, [(7,), (3, 4), (2, 3, 2)], [False, True], [0.0, 0.3]
+        )
+    ),
 )
 def test_matches_torch_class_indices(alpha, reduction, shape, use_weight, ignore_frac):
     k = 5
-    logits, target = _case(shape, k, seed=_stable_seed(alpha, reduction, shape), ignore_frac=ignore_frac)
+    logits, target = _case(
+        shape, k, seed=_stable_seed(alpha, reduction, shape), ignore_frac=ignore_frac
+    )
     weight = torch.linspace(0.2, 2.0, k, dtype=torch.float64) if use_weight else None
     ours = ls_cross_entropy(logits, target, alpha, weight=weight, reduction=reduction)
-    ref = F.cross_entropy(logits, target, weight=weight, reduction=reduction, label_smoothing=alpha)
+    ref = F.cross_entropy(
+        logits, target, weight=weight, reduction=reduction, label_smoothing=alpha
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -53,21 +61,32 @@ def test_custom_ignore_index(ignore_index):
     logits, target = _case((9,), 4, seed=3, ignore_frac=0.4, ignore_index=ignore_index)
     # ignore_index may also be a real class index: those targets are skipped, as in PyTorch
     ours = ls_cross_entropy(logits, target, 0.2, ignore_index=ignore_index)
-    ref = F.cross_entropy(logits, target, ignore_index=ignore_index, label_smoothing=0.2)
+    ref = F.cross_entropy(
+        logits, target, ignore_index=ignore_index, label_smoothing=0.2
+    )
     torch.testing.assert_close(ours, ref)
 
 
-@pytest.mark.parametrize("alpha,reduction,use_weight", list(itertools.product(ALPHAS, REDUCTIONS, [False, True])))
+@pytest.mark.parametrize(
+    "alpha,reduction,use_weight",
+    list(itertools.product(ALPHAS, REDUCTIONS, [False, True])),
+)
 @pytest.mark.parametrize("shape", [(6,), (2, 3, 2)])
 def test_matches_torch_probability_targets(alpha, reduction, use_weight, shape):
     k = 4
     g = torch.Generator().manual_seed(1)
     n, *rest = shape
     logits = torch.randn((n, k, *rest), generator=g, dtype=torch.float64)
-    probs = torch.softmax(torch.randn((n, k, *rest), generator=g, dtype=torch.float64), dim=1)
-    weight = torch.rand(k, generator=g, dtype=torch.float64) + 0.5 if use_weight else None
+    probs = torch.softmax(
+        torch.randn((n, k, *rest), generator=g, dtype=torch.float64), dim=1
+    )
+    weight = (
+        torch.rand(k, generator=g, dtype=torch.float64) + 0.5 if use_weight else None
+    )
     ours = ls_cross_entropy(logits, probs, alpha, weight=weight, reduction=reduction)
-    ref = F.cross_entropy(logits, probs, weight=weight, reduction=reduction, label_smoothing=alpha)
+    ref = F.cross_entropy(
+        logits, probs, weight=weight, reduction=reduction, label_smoothing=alpha
+    )
     torch.testing.assert_close(ours, ref)
 
 
@@ -76,7 +95,9 @@ def test_unbatched_input():
     for reduction in REDUCTIONS:
         torch.testing.assert_close(
             ls_cross_entropy(z, torch.tensor(2), 0.3, reduction=reduction),
-            F.cross_entropy(z, torch.tensor(2), label_smoothing=0.3, reduction=reduction),
+            F.cross_entropy(
+                z, torch.tensor(2), label_smoothing=0.3, reduction=reduction
+            ),
         )
 
 
@@ -87,14 +108,23 @@ def test_all_ignored_mean_is_nan_like_torch():
     assert math.isnan(ours.item()) and math.isnan(ref.item())
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_dtypes(dtype, reduction):
     logits, target = _case((16,), 10, seed=5, dtype=dtype)
     ours = ls_cross_entropy(logits, target, 0.1, reduction=reduction)
     assert ours.dtype == dtype
-    ref = F.cross_entropy(logits.double(), target, label_smoothing=0.1, reduction=reduction)
-    tol = {torch.float16: 2e-3, torch.bfloat16: 1e-2, torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    ref = F.cross_entropy(
+        logits.double(), target, label_smoothing=0.1, reduction=reduction
+    )
+    tol = {
+        torch.float16: 2e-3,
+        torch.bfloat16: 1e-2,
+        torch.float32: 1e-5,
+        torch.float64: 1e-12,
+    }[dtype]
     torch.testing.assert_close(ours.double(), ref, rtol=tol, atol=tol)
     # and PyTorch in the same dtype agrees to that dtype's precision
     same = F.cross_entropy(logits, target, label_smoothing=0.1, reduction=reduction)
@@ -132,7 +162,9 @@ def test_off_target_convention_maps_through_alpha_from_eps():
     torch.testing.assert_close(ours, ref)
     # and it is the CE against the target (1 - eps, eps/(K-1), ...)
     y = lsmath.smooth_targets(target, 3, eps, convention="off_target").double()
-    assert torch.allclose(y.max(dim=1).values, torch.full((8,), 0.9, dtype=torch.float64))
+    assert torch.allclose(
+        y.max(dim=1).values, torch.full((8,), 0.9, dtype=torch.float64)
+    )
     direct = -(y * torch.log_softmax(logits, 1)).sum(1).mean()
     torch.testing.assert_close(ours, direct)
 
@@ -142,7 +174,9 @@ def test_off_target_beyond_alpha_one():
     z, t = _case((4,), 3, seed=4)
     y = lsmath.smooth_targets(t, 3, 0.9, convention="off_target").double()
     direct = -(y * torch.log_softmax(z, 1)).sum(1).mean()
-    torch.testing.assert_close(ls_cross_entropy(z, t, 0.9, convention="off_target"), direct)
+    torch.testing.assert_close(
+        ls_cross_entropy(z, t, 0.9, convention="off_target"), direct
+    )
 
 
 # ---------- ls_gradient -------------------------------------------------------
@@ -153,7 +187,9 @@ def test_off_target_beyond_alpha_one():
 def test_ls_gradient_equals_autograd(convention, alpha):
     logits, target = _case((6,), 5, seed=11)
     z = logits.clone().requires_grad_()
-    ls_cross_entropy(z, target, alpha, convention=convention, reduction="sum").backward()
+    ls_cross_entropy(
+        z, target, alpha, convention=convention, reduction="sum"
+    ).backward()
     torch.testing.assert_close(ls_gradient(logits, target, alpha, convention), z.grad)
 
 
@@ -182,7 +218,9 @@ def test_property_loss_never_below_target_entropy(k, n, alpha, scale, seed):
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, k, generator=g, dtype=torch.float64) * scale
     t = torch.randint(0, k, (n,), generator=g)
-    y = lsmath.smooth_targets(t, k, alpha, dtype=torch.float64)  # float32 targets round H
+    y = lsmath.smooth_targets(
+        t, k, alpha, dtype=torch.float64
+    )  # float32 targets round H
     entropy = -(torch.where(y > 0, y * torch.log(y), torch.zeros_like(y))).sum(1)
     loss = ls_cross_entropy(z, t, alpha, reduction="none")
     assert (loss >= entropy - 1e-9).all()
@@ -203,7 +241,9 @@ def test_property_loss_minimal_at_optimal_logits(k, alpha, seed):
     others = z_star + 0.3 * torch.randn(16, k, generator=g, dtype=torch.float64)
     losses = ls_cross_entropy(others, t.expand(16), alpha, reduction="none")
     assert (losses >= best - 1e-12).all()
-    torch.testing.assert_close(ls_gradient(z_star, t, alpha), torch.zeros(1, k, dtype=torch.float64))
+    torch.testing.assert_close(
+        ls_gradient(z_star, t, alpha), torch.zeros(1, k, dtype=torch.float64)
+    )
 
 
 # ---------- bad input ---------------------------------------------------------
@@ -238,12 +278,16 @@ def test_shape_mismatch():
     with pytest.raises(ValueError, match="batch size"):
         ls_gradient(torch.zeros(2, 3), torch.tensor([0, 1, 2]), 0.1)
     with pytest.raises(ValueError, match="weight"):
-        ls_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, weight=torch.ones(4))
+        ls_cross_entropy(
+            torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, weight=torch.ones(4)
+        )
 
 
 def test_unknown_convention_and_reduction():
     with pytest.raises(ValueError, match="convention"):
-        ls_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, convention="szegedy")
+        ls_cross_entropy(
+            torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, convention="szegedy"
+        )
     with pytest.raises(ValueError, match="reduction"):
         ls_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), 0.1, reduction="avg")
 
@@ -255,10 +299,13 @@ def test_single_class_when_smoothing():
         F.cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), label_smoothing=0.1),
     )
     with pytest.raises(ValueError, match="num_classes"):  # off_target: eps / (K - 1)
-        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]), 0.1, convention="off_target")
+        ls_cross_entropy(
+            torch.zeros(2, 1), torch.tensor([0, 0]), 0.1, convention="off_target"
+        )
     # no smoothing: a single class is a (degenerate) valid input, as in PyTorch
     torch.testing.assert_close(
-        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0])), F.cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0]))
+        ls_cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0])),
+        F.cross_entropy(torch.zeros(2, 1), torch.tensor([0, 0])),
     )
 
 

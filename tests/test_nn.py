@@ -20,13 +20,21 @@ def _data(shape=(7,), k=5, seed=0, dtype=torch.float64):
 
 @pytest.mark.parametrize(
     "alpha,reduction,use_weight,shape",
-    list(itertools.product([0.0, 0.1, 1.0], ["mean", "sum", "none"], [False, True], [(7,), (3, 2)])),
+    list(
+        itertools.product(
+            [0.0, 0.1, 1.0], ["mean", "sum", "none"], [False, True], [(7,), (3, 2)]
+        )
+    ),
 )
 def test_drop_in_for_cross_entropy_loss(alpha, reduction, use_weight, shape):
     z, t = _data(shape)
     w = torch.linspace(0.2, 1.8, 5, dtype=torch.float64) if use_weight else None
-    ours = LabelSmoothingCrossEntropy(weight=w, reduction=reduction, label_smoothing=alpha)
-    ref = torch.nn.CrossEntropyLoss(weight=w, reduction=reduction, label_smoothing=alpha)
+    ours = LabelSmoothingCrossEntropy(
+        weight=w, reduction=reduction, label_smoothing=alpha
+    )
+    ref = torch.nn.CrossEntropyLoss(
+        weight=w, reduction=reduction, label_smoothing=alpha
+    )
     torch.testing.assert_close(ours(z, t), ref(z, t), rtol=1e-12, atol=1e-12)
     q = torch.softmax(torch.randn_like(z), 1)
     torch.testing.assert_close(ours(z, q), ref(z, q), rtol=1e-12, atol=1e-12)
@@ -34,7 +42,9 @@ def test_drop_in_for_cross_entropy_loss(alpha, reduction, use_weight, shape):
 
 def test_same_constructor_state_and_gradients():
     w = torch.tensor([1.0, 2.0, 0.5])
-    ours = LabelSmoothingCrossEntropy(w, None, 2, None, "sum", 0.2)  # positional, as PyTorch's
+    ours = LabelSmoothingCrossEntropy(
+        w, None, 2, None, "sum", 0.2
+    )  # positional, as PyTorch's
     ref = torch.nn.CrossEntropyLoss(w, None, 2, None, "sum", 0.2)
     assert ours.state_dict().keys() == ref.state_dict().keys()
     assert (ours.ignore_index, ours.reduction, ours.label_smoothing) == (2, "sum", 0.2)

@@ -16,7 +16,9 @@ def _captured(monkeypatch):
     calls = []
     import IPython.display
 
-    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(
+        IPython.display, "display", lambda *a, **k: calls.append((a, k))
+    )
     return calls
 
 

@@ -12,7 +12,11 @@ BLOCK = "import sys\nfor m in ('sympy', 'scipy', 'matplotlib', 'sklearn', 'mnist
 
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", BLOCK + code], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", BLOCK + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -26,7 +30,7 @@ def test_import_with_core_dependencies_only():
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert "0.3729" in out.stdout
-    assert 'lsmath[symbolic]' in out.stdout
+    assert "lsmath[symbolic]" in out.stdout
 
 
 def test_plot_error_names_the_extra():
@@ -43,7 +47,9 @@ def test_py_typed_and_declared_dependencies():
     assert (ROOT / "lsmath" / "py.typed").exists()
     tomllib = pytest.importorskip("tomllib")
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    deps = {d.split(">")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]}
+    deps = {
+        d.split(">")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]
+    }
     assert deps == {"numpy", "torch"}
     extras = meta["project"]["optional-dependencies"]
     assert {"symbolic", "plot", "book"} <= set(extras)

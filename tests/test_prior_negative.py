@@ -20,7 +20,11 @@ from lsmath import ls_cross_entropy, ls_gradient, smooth_targets
 
 def _by_hand(target, k, a, prior, dtype=torch.float64):
     onehot = F.one_hot(target, k).to(dtype)
-    prior = torch.full((k,), 1.0 / k, dtype=dtype) if prior is None else torch.as_tensor(prior, dtype=dtype)
+    prior = (
+        torch.full((k,), 1.0 / k, dtype=dtype)
+        if prior is None
+        else torch.as_tensor(prior, dtype=dtype)
+    )
     return (1 - a) * onehot + a * prior
 
 
@@ -45,19 +49,31 @@ def test_smooth_targets_prior_matches_formula(alpha):
 
 def test_smooth_targets_prior_accepts_sequences_and_arrays():
     t = torch.tensor([1])
-    for prior in ([0.5, 0.25, 0.25], np.array([0.5, 0.25, 0.25]), torch.tensor([0.5, 0.25, 0.25])):
-        torch.testing.assert_close(smooth_targets(t, 3, 0.2, prior=prior), torch.tensor([[0.1, 0.85, 0.05]]))
+    for prior in (
+        [0.5, 0.25, 0.25],
+        np.array([0.5, 0.25, 0.25]),
+        torch.tensor([0.5, 0.25, 0.25]),
+    ):
+        torch.testing.assert_close(
+            smooth_targets(t, 3, 0.2, prior=prior), torch.tensor([[0.1, 0.85, 0.05]])
+        )
 
 
 def test_uniform_prior_equals_default():
     t = torch.tensor([0, 2, 1])
-    torch.testing.assert_close(smooth_targets(t, 3, 0.3, prior=[1 / 3] * 3), smooth_targets(t, 3, 0.3))
+    torch.testing.assert_close(
+        smooth_targets(t, 3, 0.3, prior=[1 / 3] * 3), smooth_targets(t, 3, 0.3)
+    )
 
 
 @pytest.mark.parametrize(
     "prior,match",
-    [([0.5, 0.5], "shape"), ([0.7, 0.7, -0.4], "nonnegative"), ([0.2, 0.2, 0.2], "sum to 1"),
-     ([float("nan"), 0.5, 0.5], "finite")],
+    [
+        ([0.5, 0.5], "shape"),
+        ([0.7, 0.7, -0.4], "nonnegative"),
+        ([0.2, 0.2, 0.2], "sum to 1"),
+        ([float("nan"), 0.5, 0.5], "finite"),
+    ],
 )
 def test_bad_prior(prior, match):
     with pytest.raises(ValueError, match=f"prior.*{match}|{match}.*prior|prior must"):
@@ -134,7 +150,9 @@ def test_uniform_prior_equals_label_smoothing(use_weight):
     ours = ls_cross_entropy(z, t, 0.3, weight=w, prior=uniform)
     ref = F.cross_entropy(z, t, weight=w, label_smoothing=0.3)
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(ls_cross_entropy(z, t, 0.3, weight=w), ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        ls_cross_entropy(z, t, 0.3, weight=w), ref, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_prior_with_probability_target_and_spatial_input():
@@ -143,10 +161,16 @@ def test_prior_with_probability_target_and_spatial_input():
     q = torch.softmax(torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64), 1)
     prior = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
     y = 0.75 * q + 0.25 * prior.view(1, 4, 1, 1)
-    torch.testing.assert_close(ls_cross_entropy(z, q, 0.25, prior=prior), F.cross_entropy(z, y))
+    torch.testing.assert_close(
+        ls_cross_entropy(z, q, 0.25, prior=prior), F.cross_entropy(z, y)
+    )
     t = torch.randint(0, 4, (3, 2, 2), generator=g)
-    y = 0.75 * F.one_hot(t, 4).permute(0, 3, 1, 2).double() + 0.25 * prior.view(1, 4, 1, 1)
-    torch.testing.assert_close(ls_cross_entropy(z, t, 0.25, prior=prior), F.cross_entropy(z, y))
+    y = 0.75 * F.one_hot(t, 4).permute(0, 3, 1, 2).double() + 0.25 * prior.view(
+        1, 4, 1, 1
+    )
+    torch.testing.assert_close(
+        ls_cross_entropy(z, t, 0.25, prior=prior), F.cross_entropy(z, y)
+    )
 
 
 def test_prior_gradient_matches_autograd():
@@ -193,13 +217,18 @@ def test_negative_alpha_off_target_and_linear_head():
     z, t, _ = _data(5, 4, seed=9)
     a = lsmath.alpha_from_eps(0.0, 4) - 0.2 * 4 / 3  # eps = -0.2
     torch.testing.assert_close(
-        ls_cross_entropy(z, t, -0.2, convention="off_target"), F.cross_entropy(z, _by_hand(t, 4, a, None))
+        ls_cross_entropy(z, t, -0.2, convention="off_target"),
+        F.cross_entropy(z, _by_hand(t, 4, a, None)),
     )
     g = torch.Generator().manual_seed(0)
-    h, W = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(9, 3, generator=g, dtype=torch.float64)
+    h, W = (
+        torch.randn(6, 3, generator=g, dtype=torch.float64),
+        torch.randn(9, 3, generator=g, dtype=torch.float64),
+    )
     tt = torch.randint(0, 9, (6,), generator=g)
     torch.testing.assert_close(
-        lsmath.ls_linear_cross_entropy(h, W, tt, -0.3, chunk_size=2), ls_cross_entropy(h @ W.T, tt, -0.3)
+        lsmath.ls_linear_cross_entropy(h, W, tt, -0.3, chunk_size=2),
+        ls_cross_entropy(h @ W.T, tt, -0.3),
     )
 
 
@@ -214,8 +243,14 @@ def test_negative_alpha_closed_forms_raise():
 def test_negative_alpha_loss_unbounded_below():
     """Along the direction of a growing true logit, the loss decreases without bound."""
     t = torch.tensor([0])
-    losses = [float(ls_cross_entropy(torch.tensor([[g, 0.0, 0.0]], dtype=torch.float64), t, -0.1))
-              for g in (10.0, 100.0, 1000.0)]
+    losses = [
+        float(
+            ls_cross_entropy(
+                torch.tensor([[g, 0.0, 0.0]], dtype=torch.float64), t, -0.1
+            )
+        )
+        for g in (10.0, 100.0, 1000.0)
+    ]
     assert losses[0] > losses[1] > losses[2] and losses[2] < -10
 
 
@@ -246,7 +281,9 @@ def test_property_prior_and_sign(alpha, k, n, seed, reduction):
     y = smooth_targets(t, k, alpha, prior=prior, dtype=torch.float64)
     assert torch.allclose(y.sum(-1), torch.ones(n, dtype=torch.float64))
     ours = ls_cross_entropy(z, t, alpha, prior=prior, reduction=reduction)
-    torch.testing.assert_close(ours, F.cross_entropy(z, y, reduction=reduction), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        ours, F.cross_entropy(z, y, reduction=reduction), rtol=1e-10, atol=1e-10
+    )
     # dL/dz = p - y for every target that sums to 1
     zz = z.clone().requires_grad_(True)
     ls_cross_entropy(zz, t, alpha, prior=prior, reduction="sum").backward()

@@ -52,7 +52,9 @@ def test_off_target_uniform_prior_is_off_target_convention():
     t = torch.tensor([4, 0, 2])
     prior = (1 - np.eye(k)) / (k - 1)
     y = prior_targets(t, eps, prior, dtype=torch.float64)
-    expected = lsmath.smooth_targets(t, k, eps, convention="off_target", dtype=torch.float64)
+    expected = lsmath.smooth_targets(
+        t, k, eps, convention="off_target", dtype=torch.float64
+    )
     assert torch.allclose(y, expected, atol=1e-15)
 
 
@@ -106,8 +108,14 @@ def test_gaps_match_lbfgs_minimisation():
     y = torch.tensor(prior * alpha, dtype=torch.float64)
     y[t] += 1 - alpha
     z = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([z], lr=1, max_iter=500, tolerance_grad=1e-13, tolerance_change=1e-15,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [z],
+        lr=1,
+        max_iter=500,
+        tolerance_grad=1e-13,
+        tolerance_change=1e-15,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -135,13 +143,13 @@ def test_gaps_symbolic_stationarity_k4():
     pis = list(pis[:3]) + [1 - sum(pis[:3])]
     y = [a * p for p in pis]
     y[0] += 1 - a
-    z = [sp.log(yk) - sp.log(y[0]) for yk in y]   # the claimed gaps, z_t = 0
+    z = [sp.log(yk) - sp.log(y[0]) for yk in y]  # the claimed gaps, z_t = 0
     p = S.softmax(z)
     assert all(sp.simplify(pk - yk) == 0 for pk, yk in zip(p, y))
 
 
 def test_gap_is_minus_inf_where_the_prior_is_zero_and_matrix_rows_are_used():
-    prior = prior_from_groups([0, 0, 1, 1], within=1.0)   # no mass outside the group
+    prior = prior_from_groups([0, 0, 1, 1], within=1.0)  # no mass outside the group
     g = prior_optimal_logit_gaps(0.2, prior, 1)
     assert g[1] == 0 and np.isneginf(g[2]) and np.isneginf(g[3])
     assert g[0] == pytest.approx(math.log(0.2 / 0.8))
@@ -206,7 +214,7 @@ def test_prior_from_groups_rows_and_values():
     pi = prior_from_groups(g, within=0.7)
     assert np.allclose(pi.sum(axis=1), 1) and np.allclose(np.diag(pi), 0)
     assert pi[0, 1] == pytest.approx(0.35) and pi[0, 3] == pytest.approx(0.1)
-    assert np.allclose(pi[3, [0, 1, 2, 4, 5]], 0.2)      # a class alone in its group
+    assert np.allclose(pi[3, [0, 1, 2, 4, 5]], 0.2)  # a class alone in its group
     assert np.allclose(prior_from_groups([0, 0, 0], within=0.2), (1 - np.eye(3)) / 2)
     with pytest.raises(ValueError):
         prior_from_groups(g, within=1.5)
@@ -245,8 +253,10 @@ def test_disturb_labels_reproducible_and_checked():
 
 def test_expected_disturblabel_loss_is_ls_loss_symbolic_k():
     r, K = sp.symbols("r K", positive=True)
-    lt, lo = sp.symbols("l_t l_o", real=True)    # -log p_t, and the sum of -log p_k over k != t
-    p_keep = 1 - r + r / K                          # label kept, or redrawn as itself
+    lt, lo = sp.symbols(
+        "l_t l_o", real=True
+    )  # -log p_t, and the sum of -log p_k over k != t
+    p_keep = 1 - r + r / K  # label kept, or redrawn as itself
     expected = p_keep * lt + (r / K) * lo
     y_true, y_other = S.smoothed_target(disturb_label_alpha(1.0, 2) * r, K, "uniform")
     assert sp.simplify(expected - (y_true * lt + y_other * lo)) == 0
@@ -264,7 +274,7 @@ def test_expected_disturblabel_loss_monte_carlo():
     y = torch.randint(0, k, (16,), generator=gen)
     reps = disturb_labels(y.repeat(m), k, r, generator=gen).view(m, 16)
     logp = torch.log_softmax(z, dim=1)
-    losses = -logp.gather(1, reps.T)                 # (16, m)
+    losses = -logp.gather(1, reps.T)  # (16, m)
     mc, se = losses.mean(dim=1), losses.std(dim=1) / math.sqrt(m)
     ls = lsmath.ls_cross_entropy(z, y, disturb_label_alpha(r, k), reduction="none")
     assert ((mc - ls).abs() < 5 * se + 1e-12).all()
@@ -274,8 +284,13 @@ def test_disturb_label_alpha_conventions():
     assert disturb_label_alpha(0.2, 5) == 0.2
     assert disturb_label_alpha(0.2, 5, "off_target") == pytest.approx(0.16)
     y_u = lsmath.smooth_targets(torch.tensor([0]), 5, 0.2, dtype=torch.float64)
-    y_o = lsmath.smooth_targets(torch.tensor([0]), 5, disturb_label_alpha(0.2, 5, "off_target"),
-                                convention="off_target", dtype=torch.float64)
+    y_o = lsmath.smooth_targets(
+        torch.tensor([0]),
+        5,
+        disturb_label_alpha(0.2, 5, "off_target"),
+        convention="off_target",
+        dtype=torch.float64,
+    )
     assert torch.allclose(y_u, y_o, atol=1e-15)
     with pytest.raises(ValueError):
         disturb_label_alpha(0.2, 5, "other")
@@ -284,11 +299,13 @@ def test_disturb_label_alpha_conventions():
 def test_disturb_label_variance_closed_form_sympy_and_monte_carlo():
     r, K = sp.symbols("r K", positive=True)
     q_t, q_o = 1 - r + r / K, r / K
-    trace_cov = 1 - q_t**2 - (K - 1) * q_o**2   # E||e_Y - q||^2 = 1 - ||q||^2
+    trace_cov = 1 - q_t**2 - (K - 1) * q_o**2  # E||e_Y - q||^2 = 1 - ||q||^2
     assert sp.simplify(trace_cov - r * (2 - r) * (K - 1) / K) == 0
     k, rate, n = 6, 0.4, 300_000
     y = torch.zeros(n, dtype=torch.long)
-    e = torch.nn.functional.one_hot(disturb_labels(y, k, rate, generator=torch.Generator().manual_seed(3)), k)
+    e = torch.nn.functional.one_hot(
+        disturb_labels(y, k, rate, generator=torch.Generator().manual_seed(3)), k
+    )
     var = e.double().var(dim=0, unbiased=True).sum().item()
     assert var == pytest.approx(disturb_label_variance(rate, k), abs=3e-3)
 
@@ -300,30 +317,46 @@ def test_online_label_smoothing_against_a_loop():
     k = 4
     gen = torch.Generator().manual_seed(0)
     ols = OnlineLabelSmoothing(k, init_alpha=0.2)
-    assert torch.allclose(ols.targets(torch.tensor([1]), dtype=torch.float64),
-                          lsmath.smooth_targets(torch.tensor([1]), k, 0.2, dtype=torch.float64))
-    batches = [(torch.randn(30, k, generator=gen, dtype=torch.float64),
-                torch.randint(0, k - 1, (30,), generator=gen)) for _ in range(3)]  # class 3 never
+    assert torch.allclose(
+        ols.targets(torch.tensor([1]), dtype=torch.float64),
+        lsmath.smooth_targets(torch.tensor([1]), k, 0.2, dtype=torch.float64),
+    )
+    batches = [
+        (
+            torch.randn(30, k, generator=gen, dtype=torch.float64),
+            torch.randint(0, k - 1, (30,), generator=gen),
+        )
+        for _ in range(3)
+    ]  # class 3 never
     for z, t in batches:
         ols.update(z, t)
     ols.next_epoch()
     for c in range(k):
-        rows = [torch.softmax(z[n], 0) for z, t in batches for n in range(30)
-                if t[n] == c and int(z[n].argmax()) == c]
+        rows = [
+            torch.softmax(z[n], 0)
+            for z, t in batches
+            for n in range(30)
+            if t[n] == c and int(z[n].argmax()) == c
+        ]
         if rows:
             assert torch.allclose(ols.matrix[c], torch.stack(rows).mean(0), atol=1e-12)
-    assert torch.allclose(ols.matrix[3], lsmath.smooth_targets(torch.tensor([3]), k, 0.2,
-                                                               dtype=torch.float64)[0])
+    assert torch.allclose(
+        ols.matrix[3],
+        lsmath.smooth_targets(torch.tensor([3]), k, 0.2, dtype=torch.float64)[0],
+    )
     assert torch.allclose(ols.matrix.sum(1), torch.ones(k, dtype=torch.float64))
 
 
 def test_online_label_smoothing_loss_and_errors():
     k = 3
     ols = OnlineLabelSmoothing(k, init_alpha=0.1)
-    z = torch.randn(5, k, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(
+        5, k, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
     t = torch.tensor([0, 1, 2, 1, 0])
-    want = (0.3 * torch.nn.functional.cross_entropy(z, t)
-            + 0.7 * torch.nn.functional.cross_entropy(z, t, label_smoothing=0.1))
+    want = 0.3 * torch.nn.functional.cross_entropy(
+        z, t
+    ) + 0.7 * torch.nn.functional.cross_entropy(z, t, label_smoothing=0.1)
     assert torch.isclose(ols.loss(z, t, hard_weight=0.3), want)
     with pytest.raises(ValueError):
         ols.update(z[:, :2], t)
@@ -339,8 +372,16 @@ def test_online_label_smoothing_loss_and_errors():
 
 
 def test_twin_mixture_posterior_and_twin_error_rate():
-    mix = make_twin_mixture(100, 100, 20_000, num_pairs=3, dim=4, twin_distance=2.0,
-                            pair_spread=30.0, seed=1)
+    mix = make_twin_mixture(
+        100,
+        100,
+        20_000,
+        num_pairs=3,
+        dim=4,
+        twin_distance=2.0,
+        pair_spread=30.0,
+        seed=1,
+    )
     post = mix.posterior(mix.raw_test)
     assert np.allclose(post.sum(axis=1), 1)
     y = mix.split.y_test.numpy()

@@ -20,7 +20,12 @@ from lsmath.chunked import peak_memory_bytes
 
 LOW = (torch.float16, torch.bfloat16)
 # relative tolerance of each dtype's final rounding (the arithmetic is float32 or better)
-TOL = {torch.float64: 1e-10, torch.float32: 2e-5, torch.bfloat16: 1.2e-2, torch.float16: 2e-3}
+TOL = {
+    torch.float64: 1e-10,
+    torch.float32: 2e-5,
+    torch.bfloat16: 1.2e-2,
+    torch.float16: 2e-3,
+}
 DTYPES = list(TOL)
 
 
@@ -70,13 +75,25 @@ def _assert_close_rel(ours, ref, tol):
     seed=st.integers(0, 2**16),
 )
 def test_property_ls_cross_entropy_matches_torch(
-    n, k, dtype, alpha, log_scale, reduction, use_weight, ignore, chunk_elements, fused_min_k, seed
+    n,
+    k,
+    dtype,
+    alpha,
+    log_scale,
+    reduction,
+    use_weight,
+    ignore,
+    chunk_elements,
+    fused_min_k,
+    seed,
 ):
     """Loss and dL/dz equal PyTorch's (computed in float64 on the same, rounded logits)
     for logits up to 1e4 in size, in every dtype, with the row loop forced into small
     chunks, through both kernels of the fast path (fused log-softmax, or by hand)."""
     if dtype == torch.float16 and reduction == "sum":
-        log_scale = min(log_scale, 3.0)  # a float16 sum of n losses of size 1e4 overflows 65504
+        log_scale = min(
+            log_scale, 3.0
+        )  # a float16 sum of n losses of size 1e4 overflows 65504
     g = torch.Generator().manual_seed(seed)
     z = (torch.randn(n, k, generator=g, dtype=torch.float64) * 10**log_scale).to(dtype)
     t = torch.randint(0, k, (n,), generator=g)
@@ -84,14 +101,28 @@ def test_property_ls_cross_entropy_matches_torch(
         t[torch.rand(n, generator=g) < 0.3] = -100
     w = torch.rand(k, generator=g, dtype=torch.float64) + 0.2 if use_weight else None
     ref = _loss_and_grad(
-        lambda x: F.cross_entropy(x.double(), t, weight=w, label_smoothing=alpha, reduction=reduction), z, reduction
+        lambda x: F.cross_entropy(
+            x.double(), t, weight=w, label_smoothing=alpha, reduction=reduction
+        ),
+        z,
+        reduction,
     )
     wd = None if w is None else w.to(dtype if dtype == torch.float64 else torch.float32)
-    with mock.patch.object(chunked, "_CE_CHUNK_ELEMENTS", chunk_elements), \
-            mock.patch.object(chunked, "_FUSED_MIN_K", fused_min_k):
-        fast = _loss_and_grad(lambda x: ls_cross_entropy(x, t, alpha, weight=wd, reduction=reduction), z, reduction)
+    with (
+        mock.patch.object(chunked, "_CE_CHUNK_ELEMENTS", chunk_elements),
+        mock.patch.object(chunked, "_FUSED_MIN_K", fused_min_k),
+    ):
+        fast = _loss_and_grad(
+            lambda x: ls_cross_entropy(x, t, alpha, weight=wd, reduction=reduction),
+            z,
+            reduction,
+        )
     with _formula_path():
-        plain = _loss_and_grad(lambda x: ls_cross_entropy(x, t, alpha, weight=wd, reduction=reduction), z, reduction)
+        plain = _loss_and_grad(
+            lambda x: ls_cross_entropy(x, t, alpha, weight=wd, reduction=reduction),
+            z,
+            reduction,
+        )
     assert fast[0].dtype == dtype and fast[1].dtype == dtype
     if reduction == "mean" and ignore and bool((t == -100).all()):
         return  # 0/0: NaN in PyTorch and here (tested separately)
@@ -112,11 +143,17 @@ def test_property_ls_cross_entropy_matches_torch(
     reduction=st.sampled_from(["none", "sum", "mean"]),
     seed=st.integers(0, 2**16),
 )
-def test_property_linear_matches_naive(n, d, v, dtype, alpha, log_scale, chunk, reduction, seed):
+def test_property_linear_matches_naive(
+    n, d, v, dtype, alpha, log_scale, chunk, reduction, seed
+):
     """ls_linear_cross_entropy: loss and both gradients as accurate as the naive path."""
     g = torch.Generator().manual_seed(seed)
     h64 = torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype).double()
-    w64 = (torch.randn(v, d, generator=g, dtype=torch.float64) * 10**log_scale).to(dtype).double()
+    w64 = (
+        (torch.randn(v, d, generator=g, dtype=torch.float64) * 10**log_scale)
+        .to(dtype)
+        .double()
+    )
     t = torch.randint(0, v, (n,), generator=g)
     if n > 1:
         t[torch.rand(n, generator=g) < 0.2] = -100
@@ -129,9 +166,21 @@ def test_property_linear_matches_naive(n, d, v, dtype, alpha, log_scale, chunk, 
         (loss.sum() if reduction == "none" else loss).backward()
         return loss.detach().double(), h.grad.double(), w.grad.double()
 
-    ref = run(lambda h, w: F.cross_entropy(h @ w.T, t, label_smoothing=alpha, reduction=reduction), torch.float64)
-    ours = run(lambda h, w: ls_linear_cross_entropy(h, w, t, alpha, chunk_size=chunk, reduction=reduction), dtype)
-    naive = run(lambda h, w: ls_cross_entropy(h @ w.T, t, alpha, reduction=reduction), dtype)
+    ref = run(
+        lambda h, w: F.cross_entropy(
+            h @ w.T, t, label_smoothing=alpha, reduction=reduction
+        ),
+        torch.float64,
+    )
+    ours = run(
+        lambda h, w: ls_linear_cross_entropy(
+            h, w, t, alpha, chunk_size=chunk, reduction=reduction
+        ),
+        dtype,
+    )
+    naive = run(
+        lambda h, w: ls_cross_entropy(h @ w.T, t, alpha, reduction=reduction), dtype
+    )
     for o, nv, r in zip(ours, naive, ref):
         scale = 1.0 + r.abs().max().item()
         err = (o - r).abs().max().item()
@@ -150,14 +199,18 @@ def test_large_offset_logits_keep_full_precision(dtype):
     """z = 1e4 + O(spacing): -log p depends only on differences, and so must the result.
     (A formula without the max shift, K * lse - sum_k z_k, loses digits here.)"""
     g = torch.Generator().manual_seed(0)
-    spacing = {torch.bfloat16: 64.0, torch.float16: 8.0}.get(dtype, 1.0)  # ulp of 1e4 in low precision
+    spacing = {torch.bfloat16: 64.0, torch.float16: 8.0}.get(
+        dtype, 1.0
+    )  # ulp of 1e4 in low precision
     z = (1e4 + spacing * torch.randn(6, 50, generator=g, dtype=torch.float64)).to(dtype)
     t = torch.randint(0, 50, (6,), generator=g)
     ref = F.cross_entropy(z.double() - 1e4, t, label_smoothing=0.2, reduction="none")
     _assert_close_rel(ls_cross_entropy(z, t, 0.2, reduction="none"), ref, TOL[dtype])
     # unshifted arithmetic in float32 would be off by about K * ulp(1e4) / K = 1e-3 here
     if dtype == torch.float32:
-        assert (ls_cross_entropy(z, t, 0.2, reduction="none").double() - ref).abs().max() < 2e-5
+        assert (
+            ls_cross_entropy(z, t, 0.2, reduction="none").double() - ref
+        ).abs().max() < 2e-5
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -165,9 +218,20 @@ def test_linear_large_logits(dtype):
     """Logits ~1e4 through hidden @ weight.T: finite, and as exact as the rounding of
     the logits themselves allows (ulp(1e4) in float32 is about 1e-3)."""
     g = torch.Generator().manual_seed(0)
-    h = torch.cat([torch.ones(6, 1, dtype=torch.float64), torch.randn(6, 8, generator=g, dtype=torch.float64)], 1)
-    w = torch.cat([torch.full((50, 1), 1e4, dtype=torch.float64),
-                   30 * torch.randn(50, 8, generator=g, dtype=torch.float64)], 1)
+    h = torch.cat(
+        [
+            torch.ones(6, 1, dtype=torch.float64),
+            torch.randn(6, 8, generator=g, dtype=torch.float64),
+        ],
+        1,
+    )
+    w = torch.cat(
+        [
+            torch.full((50, 1), 1e4, dtype=torch.float64),
+            30 * torch.randn(50, 8, generator=g, dtype=torch.float64),
+        ],
+        1,
+    )
     t = torch.randint(0, 50, (6,), generator=g)
     ref = F.cross_entropy(h @ w.T, t, label_smoothing=0.2, reduction="none")
     hh, ww = h.to(dtype).requires_grad_(), w.to(dtype).requires_grad_()
@@ -180,7 +244,11 @@ def test_linear_large_logits(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_huge_spread_logits_finite_gradient(dtype):
-    z = torch.tensor([[1e4, 0.0, -1e4, 5e3], [-1e4, -1e4, -1e4, 1e4]], dtype=dtype, requires_grad=True)
+    z = torch.tensor(
+        [[1e4, 0.0, -1e4, 5e3], [-1e4, -1e4, -1e4, 1e4]],
+        dtype=dtype,
+        requires_grad=True,
+    )
     t = torch.tensor([1, 3])
     loss = ls_cross_entropy(z, t, 0.1)
     loss.backward()
@@ -203,7 +271,9 @@ def test_many_classes_several_chunks(dtype):
     t = torch.randint(0, k, (n,), generator=g)
     t[2] = -100
     ours = _loss_and_grad(lambda x: ls_cross_entropy(x, t, 0.1), z, "mean")
-    ref = _loss_and_grad(lambda x: F.cross_entropy(x.double(), t, label_smoothing=0.1), z, "mean")
+    ref = _loss_and_grad(
+        lambda x: F.cross_entropy(x.double(), t, label_smoothing=0.1), z, "mean"
+    )
     _assert_close_rel(ours[0], ref[0], TOL[dtype])
     _assert_close_rel(ours[1], ref[1], TOL[dtype])
 
@@ -227,16 +297,24 @@ def test_second_derivatives_through_fast_path():
     t = torch.tensor([1, 0, 3])
     w = torch.tensor([0.5, 1.0, 2.0, 1.5], dtype=torch.float64)
     for weight in (None, w):
-        assert torch.autograd.gradcheck(lambda x: ls_cross_entropy(x, t, 0.2, weight=weight), (z,))
-        assert torch.autograd.gradgradcheck(lambda x: ls_cross_entropy(x, t, 0.2, weight=weight), (z,))
+        assert torch.autograd.gradcheck(
+            lambda x: ls_cross_entropy(x, t, 0.2, weight=weight), (z,)
+        )
+        assert torch.autograd.gradgradcheck(
+            lambda x: ls_cross_entropy(x, t, 0.2, weight=weight), (z,)
+        )
     # the Hessian of one row is diag(p) - p p^T, whatever the target and alpha
     x = z[0].detach()
-    hess = torch.autograd.functional.hessian(lambda v: ls_cross_entropy(v[None], t[:1], 0.7), x)
+    hess = torch.autograd.functional.hessian(
+        lambda v: ls_cross_entropy(v[None], t[:1], 0.7), x
+    )
     p = torch.softmax(x, 0)
     torch.testing.assert_close(hess, torch.diag(p) - torch.outer(p, p))
 
 
-@pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:DeprecationWarning")  # raised inside torch.func
+@pytest.mark.filterwarnings(
+    "ignore:.*torch.jit.script.*:DeprecationWarning"
+)  # raised inside torch.func
 def test_torch_func_transforms_use_the_formula():
     g = torch.Generator().manual_seed(4)
     z = torch.randn(5, 6, generator=g, dtype=torch.float64)
@@ -266,7 +344,9 @@ def test_fast_path_peak_memory_is_one_gradient_buffer(dtype, k):
     t = torch.randint(0, k, (n,), generator=g)
     ours = peak_memory_bytes(lambda: ls_cross_entropy(z, t, 0.1).backward())
     z.grad = None
-    theirs = peak_memory_bytes(lambda: F.cross_entropy(z, t, label_smoothing=0.1).backward())
+    theirs = peak_memory_bytes(
+        lambda: F.cross_entropy(z, t, label_smoothing=0.1).backward()
+    )
     if dtype == torch.float32:
         assert ours == theirs
         return

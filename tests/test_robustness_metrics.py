@@ -23,7 +23,9 @@ def _mlp(seed=0, sizes=(5, 16, 16, 4)):
 
 def _batch(n=12, d=5, k=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=gen, dtype=torch.float64), torch.randint(0, k, (n,), generator=gen)
+    return torch.randn(n, d, generator=gen, dtype=torch.float64), torch.randint(
+        0, k, (n,), generator=gen
+    )
 
 
 # ------------------------------------------------------------------ input gradient
@@ -49,8 +51,12 @@ def test_input_gradient_finite_differences():
             xp, xm = x.clone(), x.clone()
             xp[i, j] += h
             xm[i, j] -= h
-            lp = F.cross_entropy(model(xp[i : i + 1]), y[i : i + 1], label_smoothing=0.2)
-            lm = F.cross_entropy(model(xm[i : i + 1]), y[i : i + 1], label_smoothing=0.2)
+            lp = F.cross_entropy(
+                model(xp[i : i + 1]), y[i : i + 1], label_smoothing=0.2
+            )
+            lm = F.cross_entropy(
+                model(xm[i : i + 1]), y[i : i + 1], label_smoothing=0.2
+            )
             assert abs((lp - lm).item() / (2 * h) - g[i, j].item()) < 1e-7
 
 
@@ -71,8 +77,13 @@ def test_input_gradient_vanishes_at_the_smoothed_optimum():
 
 
 def test_margin_loss_matches_loop():
-    z, y = torch.randn(20, 6, generator=torch.Generator().manual_seed(3)), torch.arange(20) % 6
-    expected = torch.tensor([max(z[i, k] for k in range(6) if k != y[i]) - z[i, y[i]] for i in range(20)])
+    z, y = (
+        torch.randn(20, 6, generator=torch.Generator().manual_seed(3)),
+        torch.arange(20) % 6,
+    )
+    expected = torch.tensor(
+        [max(z[i, k] for k in range(6) if k != y[i]) - z[i, y[i]] for i in range(20)]
+    )
     torch.testing.assert_close(R.margin_loss(z, y), expected)
 
 
@@ -99,7 +110,9 @@ def test_pgd_stays_in_ball_and_beats_clean(loss):
 
 def test_pgd_one_step_from_x_is_fgsm_with_its_step():
     model, (x, y) = _mlp(3), _batch(16, seed=6)
-    torch.testing.assert_close(R.pgd(model, x, y, 0.2, steps=1, step_size=0.2), R.fgsm(model, x, y, 0.2))
+    torch.testing.assert_close(
+        R.pgd(model, x, y, 0.2, steps=1, step_size=0.2), R.fgsm(model, x, y, 0.2)
+    )
 
 
 def test_attack_errors():
@@ -121,7 +134,9 @@ def test_corrupt_inputs_loop():
     out = R.corrupt_inputs(x, shift=2, scale=0.5, seed=0)
     for i in range(2):
         row = out[i]
-        matches = [s for s in range(-2, 3) if torch.equal(row, torch.roll(0.5 * x[i], s))]
+        matches = [
+            s for s in range(-2, 3) if torch.equal(row, torch.roll(0.5 * x[i], s))
+        ]
         assert len(matches) == 1
     noisy = R.corrupt_inputs(torch.zeros(2000, 5), noise=0.7, seed=3)
     assert abs(noisy.std().item() - 0.7) < 0.03
@@ -195,7 +210,9 @@ def test_confidence_auroc_against_torchmetrics_and_pairs():
         tm = binary_auroc(torch.tensor(conf), torch.tensor(ok).long()).item()
         assert mine == pytest.approx(tm, abs=1e-6)  # torchmetrics: float32
         pos, neg = conf[ok], conf[~ok]
-        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (
+            pos[:, None] == neg[None, :]
+        ).mean()
         assert mine == pytest.approx(pairs, abs=1e-12)
 
 
@@ -213,7 +230,9 @@ def test_selective_errors():
 
 def test_class_separation_brute_force():
     rng = np.random.default_rng(3)
-    f = rng.normal(size=(40, 6)) + np.repeat(rng.normal(size=(3, 6)) * 2, [10, 14, 16], axis=0)
+    f = rng.normal(size=(40, 6)) + np.repeat(
+        rng.normal(size=(3, 6)) * 2, [10, 14, 16], axis=0
+    )
     lab = np.repeat([0, 1, 2], [10, 14, 16])
     u = f / np.linalg.norm(f, axis=1, keepdims=True)
 
@@ -222,7 +241,13 @@ def test_class_separation_brute_force():
 
     classes = [np.flatnonzero(lab == c) for c in range(3)]
     within = np.mean([np.mean([dist(i, j) for i in c for j in c]) for c in classes])
-    total = np.mean([np.mean([dist(i, j) for i in cj for j in ck]) for cj in classes for ck in classes])
+    total = np.mean(
+        [
+            np.mean([dist(i, j) for i in cj for j in ck])
+            for cj in classes
+            for ck in classes
+        ]
+    )
     assert R.class_separation(f, lab) == pytest.approx(1 - within / total, abs=1e-12)
 
 
@@ -240,7 +265,9 @@ def test_linear_probe_matches_sklearn():
     clf = LogisticRegression(C=1 / (l2 * len(ytr)), tol=1e-12, max_iter=10000)
     clf.fit((ftr - mean) / std, ytr)
     sk_acc = float((clf.predict((fte - mean) / std) == yte).mean())
-    assert R.linear_probe_accuracy(ftr, ytr, fte, yte, l2=l2) == pytest.approx(sk_acc, abs=1 / 300 + 1e-12)
+    assert R.linear_probe_accuracy(ftr, ytr, fte, yte, l2=l2) == pytest.approx(
+        sk_acc, abs=1 / 300 + 1e-12
+    )
 
 
 def test_probe_and_separation_errors():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import lsmath
 from lsmath import symbolic
 from lsmath.stability import (
+    _hessian,
     constant_predictor,
     fit_softmax_regression,
     flip_label,
@@ -20,7 +21,6 @@ from lsmath.stability import (
     tabular_predictor,
     uniform_stability_bound,
 )
-from lsmath.stability import _hessian
 
 
 def _labels(n, k, seed=0):
@@ -57,7 +57,12 @@ def test_flip_label_rejects_float_labels():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 300), k=st.integers(2, 12), rate=st.floats(0, 1), seed=st.integers(0, 10_000))
+@given(
+    n=st.integers(1, 300),
+    k=st.integers(2, 12),
+    rate=st.floats(0, 1),
+    seed=st.integers(0, 10_000),
+)
 def test_symmetric_noise_exact_fraction_and_other_class(n, k, rate, seed):
     y = _labels(n, k, seed)
     noisy, mask = symmetric_label_noise(y, k, rate, seed=seed)
@@ -74,7 +79,9 @@ def test_symmetric_noise_is_seeded_and_uniform_over_other_classes():
     assert torch.equal(a, b)
     # expected one-hot of a noisy label = off-target smoothing with eps = rate
     freq = torch.bincount(a, minlength=4).double() / len(a)
-    expected = lsmath.smooth_targets(torch.tensor([0]), 4, 0.5, "off_target")[0].double()
+    expected = lsmath.smooth_targets(torch.tensor([0]), 4, 0.5, "off_target")[
+        0
+    ].double()
     assert torch.allclose(freq, expected, atol=0.01)
 
 
@@ -123,7 +130,10 @@ def test_constant_predictor_sympy_k3():
     loss = symbolic.cross_entropy(ybar, q)
     sol = sp.solve([sp.diff(loss, q1), sp.diff(loss, q2)], [q1, q2], dict=True)
     assert len(sol) == 1
-    assert sp.simplify(sol[0][q1] - ybar[0]) == 0 and sp.simplify(sol[0][q2] - ybar[1]) == 0
+    assert (
+        sp.simplify(sol[0][q1] - ybar[0]) == 0
+        and sp.simplify(sol[0][q2] - ybar[1]) == 0
+    )
 
 
 def test_tabular_predictor_matches_fit_and_flip_is_local():
@@ -166,12 +176,17 @@ def _problem(n=60, d=4, k=3, seed=0):
 
 def test_hessian_matches_autograd():
     x, y = _problem(n=20, d=3, k=4)
-    w = torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(
+        4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     yls = lsmath.smooth_targets(y, 4, 0.2).double()
     lam = 0.3
 
     def f(v):
-        return -(yls * torch.log_softmax(x @ v.reshape(4, 4).T, 1)).sum(1).mean() + 0.5 * lam * (v * v).sum()
+        return (
+            -(yls * torch.log_softmax(x @ v.reshape(4, 4).T, 1)).sum(1).mean()
+            + 0.5 * lam * (v * v).sum()
+        )
 
     h_auto = torch.autograd.functional.hessian(f, w.reshape(-1))
     p = torch.softmax(x @ w.T, 1)
@@ -189,7 +204,9 @@ def test_fit_reaches_stationarity_and_matches_autograd_gradient(alpha):
     obj = lsmath.ls_cross_entropy(x @ w.T, y, alpha) + 0.5 * lam * (w * w).sum()
     (g,) = torch.autograd.grad(obj, w)
     assert float(g.norm()) < 1e-6  # ls_cross_entropy smooths in float32 targets
-    obj64 = -(yls * torch.log_softmax(x @ w.T, 1)).sum(1).mean() + 0.5 * lam * (w * w).sum()
+    obj64 = (
+        -(yls * torch.log_softmax(x @ w.T, 1)).sum(1).mean() + 0.5 * lam * (w * w).sum()
+    )
     assert math.isclose(float(obj64.detach()), fit.objective, rel_tol=1e-6)
 
 
@@ -214,7 +231,9 @@ def test_label_flip_bound_holds(alpha, lam):
     x, y = _problem(n=50, d=3, k=4, seed=5)
     fit = fit_softmax_regression(x, y, 4, alpha, lam)
     for j in range(5):
-        fit2 = fit_softmax_regression(x, flip_label(y, j, 4), 4, alpha, lam, init=fit.weight)
+        fit2 = fit_softmax_regression(
+            x, flip_label(y, j, 4), 4, alpha, lam, init=fit.weight
+        )
         change = float((fit2.weight - fit.weight).norm())
         bound = label_flip_weight_bound(alpha, 50, lam, float(x[j].norm()), 4)
         assert change <= bound + fit.error_bound + fit2.error_bound
@@ -223,7 +242,9 @@ def test_label_flip_bound_holds(alpha, lam):
 
 
 def test_label_flip_bound_values_and_conventions():
-    assert math.isclose(label_flip_weight_bound(0.1, 100, 0.1, 1.0), math.sqrt(2) * 0.9 / 10)
+    assert math.isclose(
+        label_flip_weight_bound(0.1, 100, 0.1, 1.0), math.sqrt(2) * 0.9 / 10
+    )
     # off_target eps gives the same number as the equivalent uniform alpha
     eps = 0.09
     k = 10
@@ -241,7 +262,10 @@ def test_label_flip_bound_values_and_conventions():
 
 def test_uniform_stability_bound():
     assert math.isclose(uniform_stability_bound(math.sqrt(2), 1.0, 0.5, 100), 0.04)
-    assert math.isclose(uniform_stability_bound(lsmath.lipschitz_constant(0.0, 5), 2.0, 1.0, 8), 2 * 4 / 8)
+    assert math.isclose(
+        uniform_stability_bound(lsmath.lipschitz_constant(0.0, 5), 2.0, 1.0, 8),
+        2 * 4 / 8,
+    )
     with pytest.raises(ValueError, match="lam"):
         uniform_stability_bound(1.0, 1.0, 0.0, 10)
 
@@ -259,10 +283,25 @@ def test_logit_hessian_independent_of_target(alpha):
 
 
 def test_logit_hessian_norm_at_most_half():
-    z = torch.randn(2000, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 4
+    z = (
+        torch.randn(
+            2000, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+        )
+        * 4
+    )
     top = torch.linalg.eigvalsh(lsmath.softmax_hessian(z))[:, -1]
     assert float(top.max()) <= 0.5 + 1e-12
-    assert math.isclose(float(torch.linalg.eigvalsh(lsmath.softmax_hessian(torch.tensor([0.0, 0.0, -40.0], dtype=torch.float64)))[-1]), 0.5, rel_tol=1e-9)
+    assert math.isclose(
+        float(
+            torch.linalg.eigvalsh(
+                lsmath.softmax_hessian(
+                    torch.tensor([0.0, 0.0, -40.0], dtype=torch.float64)
+                )
+            )[-1]
+        ),
+        0.5,
+        rel_tol=1e-9,
+    )
 
 
 def test_lipschitz_closed_form_and_vertex():
@@ -273,7 +312,11 @@ def test_lipschitz_closed_form_and_vertex():
     for k in [2, 3, 10]:
         for alpha in [0.0, 0.1, 0.5, 1.0]:
             closed = math.sqrt(2 * (1 - alpha) + alpha**2 * (k - 1) / k)
-            assert math.isclose(lsmath.lipschitz_constant(alpha, k), closed, rel_tol=1e-12)
-            p = torch.distributions.Dirichlet(torch.ones(k, dtype=torch.float64) * 0.3).sample((3000,))
+            assert math.isclose(
+                lsmath.lipschitz_constant(alpha, k), closed, rel_tol=1e-12
+            )
+            p = torch.distributions.Dirichlet(
+                torch.ones(k, dtype=torch.float64) * 0.3
+            ).sample((3000,))
             yls = lsmath.smooth_targets(torch.tensor([0]), k, alpha).double()
             assert float((p - yls).norm(dim=1).max()) <= closed + 1e-12

@@ -12,10 +12,17 @@ def test_softmax_and_loss_match_torch():
     z = sp.symbols("z0:3", real=True)
     vals = {z[0]: 1.5, z[1]: -0.3, z[2]: 0.2}
     p = [float(pi.subs(vals)) for pi in S.softmax(z)]
-    np.testing.assert_allclose(p, torch.softmax(torch.tensor([1.5, -0.3, 0.2], dtype=torch.float64), 0).numpy())
+    np.testing.assert_allclose(
+        p, torch.softmax(torch.tensor([1.5, -0.3, 0.2], dtype=torch.float64), 0).numpy()
+    )
     for conv in ["uniform", "off_target"]:
         loss = float(S.ls_loss(z, 1, sp.Rational(1, 10), conv).subs(vals))
-        ref = lsmath.ls_cross_entropy(torch.tensor([[1.5, -0.3, 0.2]], dtype=torch.float64), torch.tensor([1]), 0.1, convention=conv)
+        ref = lsmath.ls_cross_entropy(
+            torch.tensor([[1.5, -0.3, 0.2]], dtype=torch.float64),
+            torch.tensor([1]),
+            0.1,
+            convention=conv,
+        )
         assert np.isclose(loss, float(ref))
 
 
@@ -32,7 +39,9 @@ def test_gradient_is_p_minus_y_symbolically():
 def test_cross_entropy_is_entropy_plus_kl():
     y = sp.symbols("y0:3", positive=True)
     p = sp.symbols("p0:3", positive=True)
-    assert sp.simplify(S.cross_entropy(y, p) - S.entropy(y) - S.kl_divergence(y, p)) == 0
+    assert (
+        sp.simplify(S.cross_entropy(y, p) - S.entropy(y) - S.kl_divergence(y, p)) == 0
+    )
 
 
 def test_two_level_probabilities_sum_to_one():

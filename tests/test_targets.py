@@ -24,14 +24,19 @@ def test_property_rows_are_distributions(k, alpha, convention, targets):
     assert y.shape == (len(targets), k)
     torch.testing.assert_close(y.sum(1), torch.ones(len(targets), dtype=torch.float64))
     assert (y >= 0).all()
-    assert (y.argmax(1) == t).all() or alpha >= (k - 1) / k  # true class keeps the most mass
+    assert (y.argmax(1) == t).all() or alpha >= (
+        k - 1
+    ) / k  # true class keeps the most mass
 
 
 def test_both_conventions_known_values():
     t = torch.tensor([0])
-    torch.testing.assert_close(smooth_targets(t, 3, 0.1, "off_target"), torch.tensor([[0.9, 0.05, 0.05]]))
     torch.testing.assert_close(
-        smooth_targets(t, 3, 0.1, "uniform"), torch.tensor([[1 - 0.1 + 0.1 / 3, 0.1 / 3, 0.1 / 3]])
+        smooth_targets(t, 3, 0.1, "off_target"), torch.tensor([[0.9, 0.05, 0.05]])
+    )
+    torch.testing.assert_close(
+        smooth_targets(t, 3, 0.1, "uniform"),
+        torch.tensor([[1 - 0.1 + 0.1 / 3, 0.1 / 3, 0.1 / 3]]),
     )
 
 
@@ -42,7 +47,9 @@ def test_property_conversion_round_trip_and_same_targets(k, eps):
     assert np.isclose(eps_from_alpha(min(a, 1.0), k), min(eps, (k - 1) / k))
     if a <= 1:
         t = torch.arange(k)
-        torch.testing.assert_close(smooth_targets(t, k, a, "uniform"), smooth_targets(t, k, eps, "off_target"))
+        torch.testing.assert_close(
+            smooth_targets(t, k, a, "uniform"), smooth_targets(t, k, eps, "off_target")
+        )
 
 
 def test_conversion_symbolic():

@@ -16,7 +16,9 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "chapters" / "exercises.md"
-EXERCISE = re.compile(r"^(`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^\1\s*$", re.M | re.S)
+EXERCISE = re.compile(
+    r"^(`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^\1\s*$", re.M | re.S
+)
 LABEL = re.compile(r"^:label:\s*(\S+)", re.M)
 
 
@@ -30,7 +32,9 @@ def chapter_title(nb: dict) -> str:
 
 
 def exercises(nb: dict) -> list[str]:
-    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    text = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
     labels = []
     for m in EXERCISE.finditer(text):
         lab = LABEL.search(m.group("body"))
@@ -60,7 +64,9 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print("chapters/exercises.md is out of date: run python tools/make_exercise_index.py")
+            print(
+                "chapters/exercises.md is out of date: run python tools/make_exercise_index.py"
+            )
             return 1
         return 0
     OUT.write_text(text, encoding="utf-8")

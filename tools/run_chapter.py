@@ -39,7 +39,12 @@ def execute(path: pathlib.Path) -> float:
     os.environ.pop("MPLBACKEND", None)
     try:
         start = time.perf_counter()
-        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=900,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         seconds = time.perf_counter() - start
     finally:
         os.environ.clear()

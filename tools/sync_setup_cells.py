@@ -32,8 +32,8 @@ def setup_source() -> str:
         "\n"
         f'LSMATH_SOURCE = "lsmath[book] @ git+{url}@{ref}"\n'
         'if importlib.util.find_spec("lsmath") is None:\n'
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        "                    os.environ.get(\"LSMATH_PIP_SOURCE\", LSMATH_SOURCE)], check=True)"
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        '                    os.environ.get("LSMATH_PIP_SOURCE", LSMATH_SOURCE)], check=True)'
     )
 
 
@@ -70,13 +70,26 @@ def main(argv: list[str]) -> int:
         if cell is not None and SETUP_TAG in cell.get("metadata", {}).get("tags", []):
             cell["source"] = setup_cell()["source"]
         else:
-            idx = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"), len(nb["cells"]))
+            idx = next(
+                (i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"),
+                len(nb["cells"]),
+            )
             nb["cells"].insert(idx, setup_cell())
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     if check and stale:
-        print("setup cell out of date in: " + ", ".join(stale) + " (run tools/sync_setup_cells.py)")
+        print(
+            "setup cell out of date in: "
+            + ", ".join(stale)
+            + " (run tools/sync_setup_cells.py)"
+        )
         return 1
-    print("setup cells " + ("checked" if check else "written") + f": {len(chapter_paths())} chapters")
+    print(
+        "setup cells "
+        + ("checked" if check else "written")
+        + f": {len(chapter_paths())} chapters"
+    )
     return 0
 
 

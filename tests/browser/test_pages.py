@@ -39,13 +39,21 @@ FLAGS = [
 if CHROMIUM is None:
     if os.environ.get("CI"):
         pytest.fail("chromium is required in CI for the browser check", pytrace=False)
-    pytest.skip("chromium not installed (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        "chromium not installed (apt-get install chromium)", allow_module_level=True
+    )
 
 
 def rendered_dom(page: pathlib.Path) -> str:
     with tempfile.TemporaryDirectory() as profile:
         res = subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                page.as_uri(),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -55,7 +63,9 @@ def rendered_dom(page: pathlib.Path) -> str:
 
 
 def visible_text(dom: str) -> str:
-    dom = re.sub(r"<(script|style|mjx-assistive-mml)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    dom = re.sub(
+        r"<(script|style|mjx-assistive-mml)\b.*?</\1>", " ", dom, flags=re.S | re.I
+    )
     return html.unescape(re.sub(r"<[^>]+>", " ", dom))
 
 
@@ -63,13 +73,17 @@ def visible_text(dom: str) -> str:
 def page(request):
     path = HTML_DIR / "chapters" / f"{request.param}.html"
     if not path.exists():
-        pytest.fail(f"{path} is missing: build the book first (make book-check)", pytrace=False)
+        pytest.fail(
+            f"{path} is missing: build the book first (make book-check)", pytrace=False
+        )
     return request.param, rendered_dom(path)
 
 
 def test_math_is_typeset_offline(page):
     name, dom = page
-    assert "_static/mathjax/tex-chtml.js" in dom, "MathJax is not the bundled offline copy"
+    assert "_static/mathjax/tex-chtml.js" in dom, (
+        "MathJax is not the bundled offline copy"
+    )
     assert dom.count("<mjx-container") > 0, f"{name}: no typeset equation found"
     text = visible_text(dom)
     leftovers = [m for m in (r"\(", r"\[", "$$", r"\begin{") if m in text]
@@ -80,9 +94,13 @@ def test_chapter_has_figure_and_colab_button(page):
     name, dom = page
     if name == "index":
         pytest.skip("the preface has no figure or notebook")
-    assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', dom), f"{name}: no figure"
+    assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', dom), (
+        f"{name}: no figure"
+    )
     colab = "colab.research.google.com/github/"
-    assert colab in dom and f"/chapters/{name}.ipynb" in dom, f"{name}: no Colab launch link"
+    assert colab in dom and f"/chapters/{name}.ipynb" in dom, (
+        f"{name}: no Colab launch link"
+    )
 
 
 def test_screenshot(tmp_path):
@@ -91,7 +109,14 @@ def test_screenshot(tmp_path):
     out = tmp_path / "shot.png"
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1280,1600", f"--screenshot={out}", page.as_uri()],
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,1600",
+                f"--screenshot={out}",
+                page.as_uri(),
+            ],
             capture_output=True,
             timeout=120,
             check=True,
@@ -109,6 +134,14 @@ def test_no_raw_markup_left(page):
     built = re.sub(r"<pre\b.*?</pre>", " ", built, flags=re.S | re.I)
     built = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', " ", built, flags=re.S)
     text = visible_text(built)
-    markers = ("{eq}`", "{cite}`", "{ref}`", "{doc}`", ":class: dropdown", ":label:", "$")
+    markers = (
+        "{eq}`",
+        "{cite}`",
+        "{ref}`",
+        "{doc}`",
+        ":class: dropdown",
+        ":label:",
+        "$",
+    )
     leftovers = [m for m in markers if m in text]
     assert not leftovers, f"{name}: unparsed markup in the built page: {leftovers}"
