@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv book test unit notebooks nbval-dev execute portability lock pdf book-check browser-check linkcheck sync-setup clean
+.PHONY: venv book test lint unit notebooks nbval-dev execute portability lock pdf book-check browser-check linkcheck sync-setup clean
 
 # The venv installs the locked environment (requirements.lock: every package
 # pinned, compiled from requirements.txt; refresh on purpose with `make lock`).
@@ -83,7 +83,15 @@ book-check: venv $(CI_CONFIG)
 browser-check: venv
 	BOOK_HTML=$(OUT)/_build/html $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
 
-test: unit notebooks book-check browser-check
+# Lint: one line length (pyproject.toml) for lsmath, tests, tools, benchmarks
+# and the chapters' code cells (ruff reads notebooks itself), and no execution
+# metadata in the notebooks (a test in tests/test_book_sources.py).
+LINT_PATHS := lsmath tests tools benchmarks chapters
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+test: lint unit notebooks book-check browser-check
 
 # Whole-book PDF with Jupyter Book's LaTeX builder (XeLaTeX; needs Debian's
 # texlive-xetex texlive-latex-extra latexmk texlive-lang-chinese fonts-noto-cjk),
