@@ -3,7 +3,8 @@ the naive path, which materialises the N x V logits, against
 lsmath.ls_linear_cross_entropy, which works chunk_size rows at a time.
 
     python benchmarks/bench_linear_cross_entropy.py              # CPU: sweeps over N and over V
-    python benchmarks/bench_linear_cross_entropy.py --device cuda  # N=8192, D=4096, V=128256, bfloat16
+    python benchmarks/bench_linear_cross_entropy.py --device cuda  # N=8192, D=4096,
+                                                                   # V=128256, bfloat16
 
 Methods (forward + backward, gradients for hidden and weight):
   naive-torch   F.cross_entropy(hidden @ weight.T, target, label_smoothing=alpha)
@@ -140,7 +141,8 @@ def cpu_sweep(args):
     )
     print()
     print(
-        "| N | V | N x V logits | naive-torch | naive-lsmath | chunked | chunked, predicted | chunked / naive-torch |"
+        "| N | V | N x V logits | naive-torch | naive-lsmath | chunked "
+        "| chunked, predicted | chunked / naive-torch |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -148,7 +150,8 @@ def cpu_sweep(args):
         cell = lambda x: f"{C.fmt_mib(x['alloc'])} / {C.fmt_mib(x['rss'])}"  # noqa: E731
         print(
             f"| {r['n']} | {r['v']} | {C.fmt_mib(r['logits_bytes'])} | {cell(m['naive-torch'])} "
-            f"| {cell(m['naive-lsmath'])} | {cell(m['chunked'])} | {C.fmt_mib(r['predicted_chunked'])} "
+            f"| {cell(m['naive-lsmath'])} | {cell(m['chunked'])} "
+            f"| {C.fmt_mib(r['predicted_chunked'])} "
             f"| {m['chunked']['alloc'] / m['naive-torch']['alloc']:.3f} |"
         )
     return rows
@@ -179,7 +182,8 @@ def timing(args, device, n, d, v, chunk, dtype, clock):
     for m in METHODS:
         q, r = C.quantiles(times[m]), C.paired_ratio(times, m, "naive-torch")
         print(
-            f"| {m} | {C.fmt_ms(q[0])} [{C.fmt_ms(q[1])}, {C.fmt_ms(q[2])}] | {r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}] |"
+            f"| {m} | {C.fmt_ms(q[0])} [{C.fmt_ms(q[1])}, {C.fmt_ms(q[2])}] "
+            f"| {r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}] |"
         )
     return times
 
@@ -211,7 +215,8 @@ def cuda_run(args):
         torch.cuda.empty_cache()
     print()
     print(
-        f"CUDA, {args.dtype}, N = {n}, D = {d}, V = {v}, chunk_size = {chunk}, alpha = {args.alpha}: "
+        f"CUDA, {args.dtype}, N = {n}, D = {d}, V = {v}, "
+        f"chunk_size = {chunk}, alpha = {args.alpha}: "
         "peak torch.cuda.max_memory_allocated beyond the inputs, forward + backward"
     )
     print()
@@ -224,7 +229,8 @@ def cuda_run(args):
         )
     print(
         f"(N x V logits in {args.dtype}: {C.fmt_mib(n * v * dtype.itemsize)} MiB; "
-        f"predicted chunked peak: {C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize))} MiB)"
+        "predicted chunked peak: "
+        f"{C.fmt_mib(predicted_chunked_bytes(n, d, v, chunk, dtype.itemsize))} MiB)"
     )
     h = w = t = None  # free the inputs before timing
     torch.cuda.empty_cache()

@@ -187,13 +187,16 @@ def measure(args):
 def report(args, results):
     print()
     print(
-        f"N = {args.n}, {args.dtype}, alpha = {args.alpha}, forward + backward, {args.rounds} interleaved rounds, "
+        f"N = {args.n}, {args.dtype}, alpha = {args.alpha}, forward + backward, "
+        f"{args.rounds} interleaved rounds, "
         f"{args.threads} thread(s), {args.busy} busy process(es), {args.clock} clock"
     )
     print()
     print(
-        "| K | torch ms, median [IQR] | lsmath ms, median [IQR] | time ratio, median of paired [IQR] "
-        "| peak alloc MiB torch / lsmath | alloc ratio | peak RSS MiB torch / lsmath | RSS ratio |"
+        "| K | torch ms, median [IQR] | lsmath ms, median [IQR] "
+        "| time ratio, median of paired [IQR] "
+        "| peak alloc MiB torch / lsmath | alloc ratio "
+        "| peak RSS MiB torch / lsmath | RSS ratio |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -208,7 +211,8 @@ def report(args, results):
             f"| {C.fmt_ms(lq[0])} [{C.fmt_ms(lq[1])}, {C.fmt_ms(lq[2])}] "
             f"| {rq[0]:.2f} [{rq[1]:.2f}, {rq[2]:.2f}] "
             f"| {C.fmt_mib(mt['alloc'])} / {C.fmt_mib(ml['alloc'])} | {r['alloc_ratio']:.2f} "
-            f"| {C.fmt_mib(mt['rss'])} / {C.fmt_mib(ml['rss'])} | {r.get('rss_ratio', float('nan')):.2f} |"
+            f"| {C.fmt_mib(mt['rss'])} / {C.fmt_mib(ml['rss'])} "
+            f"| {r.get('rss_ratio', float('nan')):.2f} |"
         )
     print()
     print("| K | max relative error of the per-row losses vs float64: torch | lsmath |")

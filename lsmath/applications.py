@@ -217,7 +217,8 @@ def smoothed_dpo_loss(
     shape = policy_chosen_logps.shape
     if any(t.shape != shape for t in tensors):
         raise ValueError(
-            f"the four log-probability tensors must share one shape, got {[tuple(t.shape) for t in tensors]}"
+            "the four log-probability tensors must share one shape, "
+            f"got {[tuple(t.shape) for t in tensors]}"
         )
     if (
         isinstance(beta, bool)
@@ -434,7 +435,8 @@ def ensemble_sequence_ls_loss(
 
     Example:
         >>> z = torch.zeros(2, 1, 3, 5); t = torch.tensor([[1, 2, 0]])
-        >>> [round(v, 4) for v in ensemble_sequence_ls_loss(z, t, [0.0, 0.1]).tolist()]   # log 5 each
+        >>> # log 5 each
+        >>> [round(v, 4) for v in ensemble_sequence_ls_loss(z, t, [0.0, 0.1]).tolist()]
         [1.6094, 1.6094]
     """
     if (

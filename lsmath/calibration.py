@@ -142,7 +142,8 @@ def _check_labels(labels: object, n: int, k: int) -> np.ndarray:
         raise ValueError(f"labels must have shape (N,), got shape {y.shape}")
     if y.shape[0] != n:
         raise ValueError(
-            f"labels has {y.shape[0]} entries but the predictions have N = {n} rows (length mismatch)"
+            f"labels has {y.shape[0]} entries but the predictions have N = {n} rows "
+            "(length mismatch)"
         )
     if (y < 0).any() or (y >= k).any():
         raise ValueError(

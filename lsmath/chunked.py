@@ -67,7 +67,8 @@ def _targets_in_range(target: torch.Tensor, k: int, ignore_index: int) -> torch.
             valid = target[~ignore]
             if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= k):
                 raise ValueError(
-                    f"target values must lie in [0, K) = [0, {k}) or equal ignore_index={ignore_index}; "
+                    f"target values must lie in [0, K) = [0, {k}) "
+                    f"or equal ignore_index={ignore_index}; "
                     f"got min {int(valid.min())} and max {int(valid.max())}"
                 )
     return ignore
@@ -635,12 +636,14 @@ def _check_linear_arguments(
     d = hidden.shape[-1]
     if weight.shape[1] != d:
         raise ValueError(
-            f"weight must have shape (V, D) with D = hidden.shape[-1] = {d}, got {tuple(weight.shape)}"
+            f"weight must have shape (V, D) with D = hidden.shape[-1] = {d}, "
+            f"got {tuple(weight.shape)}"
         )
     check_index_target(target)
     if tuple(target.shape) != tuple(hidden.shape[:-1]):
         raise ValueError(
-            f"target shape {tuple(target.shape)} does not match hidden shape {tuple(hidden.shape)}: "
+            f"target shape {tuple(target.shape)} does not match "
+            f"hidden shape {tuple(hidden.shape)}: "
             f"expected {tuple(hidden.shape[:-1])}"
         )
     check_reduction(reduction)

@@ -205,7 +205,8 @@ def _hard_term(s, target, unbatched, work_dtype, ignore_index):
         tgt = tgt.to(work_dtype)
     elif tgt.dim() != 1 or tgt.shape[0] != s.shape[0]:
         raise ValueError(
-            f"target must have shape (N,) = ({s.shape[0]},) to match the logits, got {tuple(target.shape)}"
+            f"target must have shape (N,) = ({s.shape[0]},) to match the logits, "
+            f"got {tuple(target.shape)}"
         )
     return ls_cross_entropy(s, tgt, 0.0, ignore_index=ignore_index, reduction="none")
 
@@ -327,7 +328,8 @@ class StackedMLP(torch.nn.Module):
             or x.shape[2] != self.sizes[0]
         ):
             raise ValueError(
-                f"input must have shape (B, {self.sizes[0]}) or ({self.num_members}, B, {self.sizes[0]}), "
+                f"input must have shape (B, {self.sizes[0]}) "
+                f"or ({self.num_members}, B, {self.sizes[0]}), "
                 f"got {tuple(x.shape)}"
             )
         last = len(self.weights) - 1

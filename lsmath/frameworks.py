@@ -183,7 +183,10 @@ FRAMEWORKS: dict[str, FrameworkRule] = {
             "tensor2tensor",
             "tensor2tensor",
             "tensor2tensor padded_cross_entropy(label_smoothing=eps)",
-            "tensorflow/tensor2tensor tensor2tensor/layers/common_layers.py (smoothing_cross_entropy)",
+            (
+                "tensorflow/tensor2tensor tensor2tensor/layers/common_layers.py "
+                "(smoothing_cross_entropy)"
+            ),
             "off_target",
             "all",
             "weights_nonzero: label 0 (pad) gets weight 0; pad column still gets eps/(V-1)",
@@ -497,7 +500,8 @@ def sequence_ls_loss(
         )
     if normalize not in ("tokens", "sequences", "sequence_mean", "sum"):
         raise ValueError(
-            f"normalize must be one of ('tokens', 'sequences', 'sequence_mean', 'sum'), got {normalize!r}"
+            "normalize must be one of ('tokens', 'sequences', 'sequence_mean', 'sum'), "
+            f"got {normalize!r}"
         )
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")

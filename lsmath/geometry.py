@@ -316,7 +316,10 @@ def _class_groups(coords, labels):
 
 
 def centroid_distances(coords, labels) -> np.ndarray:
-    """Pairwise Euclidean distances between class centroids (condensed, ``i < j`` order of sorted labels)."""
+    """Pairwise Euclidean distances between class centroids.
+
+    Condensed, in the ``i < j`` order of the sorted labels.
+    """
     c, lab, classes = _class_groups(coords, labels)
     cents = np.stack([c[lab == k].mean(axis=0) for k in classes])
     i, j = np.triu_indices(len(classes), k=1)

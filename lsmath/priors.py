@@ -167,7 +167,9 @@ def prior_targets(
 
 
 def prior_optimal_logit_gaps(alpha: float, prior, target: int) -> np.ndarray:
-    """Logit gaps ``z_k - z_t`` at the minimiser of ``CE(y, softmax(z))``, ``y`` smoothed towards ``prior``.
+    """Logit gaps ``z_k - z_t`` at the minimiser of ``CE(y, softmax(z))``.
+
+    Here ``y`` is the one-hot label smoothed towards ``prior``.
 
     The cross-entropy to a target ``y`` is minimised exactly where
     ``softmax(z) = y``, so ``z_k - z_t = log(y_k / y_t)`` with
@@ -320,7 +322,9 @@ def prior_from_groups(groups: Sequence[int], *, within: float = 0.9) -> np.ndarr
 def disturb_labels(
     labels, num_classes: int, rate: float, *, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """DisturbLabel (Xie et al. 2016): replace each label, with probability ``rate``, by a uniform draw.
+    """DisturbLabel (Xie et al. 2016): replace labels by uniform draws.
+
+    Each label is replaced, with probability ``rate``, by a uniform draw.
 
     The replacement is drawn from all ``K`` classes, so it equals the true
     label with probability ``1/K``: a label ends up wrong with probability

@@ -458,7 +458,7 @@ def layer_gradient_norms(
     return [float(g.norm()) for g in grads]
 
 
-# --------------------------------------------------------------------------- selective classification
+# ------------------------------------------------------------------------- selective classification
 
 
 @dataclass(frozen=True)
@@ -656,7 +656,8 @@ def linear_probe_accuracy(
     )
     if ftr.shape[1] != fte.shape[1]:
         raise ValueError(
-            f"train_features and test_features must have the same width, got {ftr.shape[1]} and {fte.shape[1]}"
+            "train_features and test_features must have the same width, "
+            f"got {ftr.shape[1]} and {fte.shape[1]}"
         )
     ytr = as_y(train_labels, ftr.shape[0], "train_labels")
     yte = as_y(test_labels, fte.shape[0], "test_labels")

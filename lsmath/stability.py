@@ -211,7 +211,8 @@ def tabular_predictor(
     inputs = _check_labels(inputs, int(num_inputs), name="inputs")
     if inputs.shape != labels.shape:
         raise ValueError(
-            f"inputs and labels must have the same shape, got {tuple(inputs.shape)} and {tuple(labels.shape)}"
+            "inputs and labels must have the same shape, "
+            f"got {tuple(inputs.shape)} and {tuple(labels.shape)}"
         )
     with torch.no_grad():
         y = _smoothed_float64(labels, k, alpha, convention)
@@ -287,7 +288,9 @@ def fit_softmax_regression(
     tol: float = 1e-12,
     max_iter: int = 100,
 ) -> SoftmaxRegressionFit:
-    """Minimise ``F(W) = mean_i CE(y_i^LS, softmax(W x_i)) + (lam / 2) ||W||_F^2`` to high precision.
+    """Minimise ``F(W) = mean_i CE(y_i^LS, softmax(W x_i)) + (lam / 2) ||W||_F^2``.
+
+    The minimiser is found to high precision.
 
     Deterministic damped Newton's method in float64 (exact Hessian, backtracking
     line search), stopped when ``||grad F||_F <= tol`` or after ``max_iter``
@@ -332,7 +335,8 @@ def fit_softmax_regression(
     labels = _check_labels(labels, k)
     if labels.shape[0] != x.shape[0] or x.shape[0] == 0:
         raise ValueError(
-            f"x and labels must have the same, positive number of rows, got {x.shape[0]} and {labels.shape[0]}"
+            "x and labels must have the same, positive number of rows, "
+            f"got {x.shape[0]} and {labels.shape[0]}"
         )
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite")

@@ -98,7 +98,8 @@ def main() -> int:
             else:
                 why = "" if installed else " (the setup cell did not install lsmath)"
                 print(
-                    f"FAIL {nb.name} ({seconds:.0f} s){why}\n{res.stdout[-6000:]}{res.stderr[-2000:]}"
+                    f"FAIL {nb.name} ({seconds:.0f} s){why}\n"
+                    f"{res.stdout[-6000:]}{res.stderr[-2000:]}"
                 )
                 failed.append(nb.name)
     print(f"{len(passed)} passed, {len(failed)} failed")

@@ -1,4 +1,7 @@
-"""Packaging (issue 18): core dependencies torch and numpy only; extras named in errors; py.typed."""
+"""Packaging (issue 18).
+
+Core dependencies torch and numpy only; extras named in errors; py.typed.
+"""
 
 import pathlib
 import subprocess
@@ -7,7 +10,11 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BLOCK = "import sys\nfor m in ('sympy', 'scipy', 'matplotlib', 'sklearn', 'mnist1d'):\n    sys.modules[m] = None\n"
+BLOCK = (
+    "import sys\n"
+    "for m in ('sympy', 'scipy', 'matplotlib', 'sklearn', 'mnist1d'):\n"
+    "    sys.modules[m] = None\n"
+)
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

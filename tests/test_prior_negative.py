@@ -199,7 +199,10 @@ def test_negative_alpha_matches_hand_built_target(alpha, reduction, use_weight):
 
 @pytest.mark.parametrize("alpha", [-0.1, -1.0])
 def test_negative_alpha_gradient_matches_autograd(alpha):
-    """Row kernel (float32, fast path) and plain formula (float64) against autograd of the hand formula."""
+    """Row kernel (float32, fast path) and plain formula (float64).
+
+    Both are checked against autograd of the hand formula.
+    """
     for dtype in (torch.float64, torch.float32):
         z, t, _ = _data(16, 40, seed=8)
         z = z.to(dtype)

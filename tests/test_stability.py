@@ -1,4 +1,7 @@
-"""lsmath.stability: label flips, label noise, closed-form minimisers, the Newton fit, the bounds."""
+"""lsmath.stability.
+
+Label flips, label noise, closed-form minimisers, the Newton fit, the bounds.
+"""
 
 import math
 

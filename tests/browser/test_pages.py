@@ -104,7 +104,10 @@ def test_chapter_has_figure_and_colab_button(page):
 
 
 def test_screenshot(tmp_path):
-    """A real screenshot can be taken (the committed one in docs/ is made by tools/screenshot.sh)."""
+    """A real screenshot can be taken.
+
+    The committed one in docs/ is made by tools/screenshot.sh.
+    """
     page = HTML_DIR / "chapters" / f"{CHAPTERS[0]}.html"
     out = tmp_path / "shot.png"
     with tempfile.TemporaryDirectory() as profile:
