@@ -4,7 +4,7 @@
 ``torch.nn.CrossEntropyLoss`` (``weight``, ``ignore_index``, ``reduction``,
 ``label_smoothing``, and the deprecated ``size_average``/``reduce``) plus
 ``convention`` (``"uniform"`` or ``"off_target"``) and ``prior`` (smoothing
-towards any class distribution), and computes :func:`lsmath.ls_cross_entropy`.
+towards any class distribution), and computes :func:`lsmath.losses.ls_cross_entropy`.
 With the defaults it returns exactly what ``nn.CrossEntropyLoss`` returns.
 
 Example:
@@ -40,7 +40,7 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
 
     ``loss = ls_cross_entropy(input, target, label_smoothing, convention=...,
     weight=..., ignore_index=..., reduction=..., prior=...)``; see
-    :func:`lsmath.ls_cross_entropy` for the formula. ``weight`` and ``prior``
+    :func:`lsmath.losses.ls_cross_entropy` for the formula. ``weight`` and ``prior``
     are registered as buffers, so ``.to(device)`` and ``state_dict`` treat
     them as ``nn.CrossEntropyLoss`` treats its ``weight``.
 
