@@ -41,6 +41,19 @@ __all__ = [
 ]
 
 
+def _check_class_index(target: object, num_classes: int) -> None:
+    """ValueError unless ``target`` is an integer class index in [0, num_classes)."""
+    if (
+        isinstance(target, bool)
+        or not isinstance(target, (int, np.integer))
+        or not 0 <= target < num_classes
+    ):
+        raise ValueError(
+            f"target must be an integer class index in [0, {num_classes}), "
+            f"got {target!r}"
+        )
+
+
 def softmax_hessian(logits):
     """Hessian of ``log sum_k exp(z_k)`` in ``z``: ``diag(p) - p p^T`` with ``p = softmax(z)``.
 
@@ -152,15 +165,8 @@ def one_hot_prediction_gradient(
         array([ 0.2, -0.1, -0.1])
     """
     k = check_num_classes(num_classes)
-    if (
-        isinstance(target, bool)
-        or not isinstance(target, (int, np.integer))
-        or not 0 <= target < k
-    ):
-        raise ValueError(
-            f"target must be an integer class index in [0, {k}), got {target!r}"
-        )
-    reject_negative_smoothing(alpha, convention, "stationary_logits")
+    _check_class_index(target, k)
+    reject_negative_smoothing(alpha, convention, "one_hot_prediction_gradient")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     y = np.full(k, float(y_other))
     y[target] = float(y_true)
@@ -229,14 +235,7 @@ def stationary_logits(
         2.1972
     """
     k = check_num_classes(num_classes)
-    if (
-        isinstance(target, bool)
-        or not isinstance(target, (int, np.integer))
-        or not 0 <= target < k
-    ):
-        raise ValueError(
-            f"target must be an integer class index in [0, {k}), got {target!r}"
-        )
+    _check_class_index(target, k)
     reject_negative_smoothing(alpha, convention, "stationary_logits")
     y_true, y_other = smoothed_target_values(alpha, k, convention)
     if float(y_other) <= 0 or float(y_true) <= 0:
