@@ -99,7 +99,7 @@ def test_stored_outputs_are_clean(nb_path):
     source = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert re.search(r"^\s*import lsmath|^\s*from lsmath", source, re.M)
     n_ex = len(re.findall(r"^`{3,}\{exercise\}", source, re.M))
-    n_sol = len(re.findall(r"^`{3,}\{solution\}", source, re.M))
+    n_sol = len(re.findall(r"^`{3,}\{solution(?:-start)?\}", source, re.M))
     assert n_ex >= 4 and n_sol >= n_ex, f"{n_ex} exercises, {n_sol} solutions"
 
 
@@ -109,7 +109,9 @@ def test_solutions_are_collapsed(nb_path):
     source = "\n".join(
         "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
     )
-    options = re.findall(r"^`{3,}\{solution\}[^\n]*\n((?::[^\n]*\n)*)", source, re.M)
+    options = re.findall(
+        r"^`{3,}\{solution(?:-start)?\}[^\n]*\n((?::[^\n]*\n)*)", source, re.M
+    )
     assert options and all(":class: dropdown" in o for o in options)
 
 

@@ -49,7 +49,9 @@ def setup_cell() -> dict:
     return {
         "cell_type": "code",
         "execution_count": None,
-        "metadata": {"tags": [SETUP_TAG, "nbval-ignore-output"]},
+        "metadata": {
+            "tags": [SETUP_TAG, "hide-input", "remove-output", "nbval-ignore-output"]
+        },
         "outputs": [],
         "source": setup_source().splitlines(keepends=True),
     }
