@@ -1,0 +1,192 @@
+"""Measure built pages as a reader sees them, in headless Chromium, at two widths.
+
+For each page, a copy with ``tests/browser/page_audit.js`` appended is opened
+at a desktop (1280 px) and a phone (390 px) width; the script waits for
+MathJax, then reports elements wider than their column (display equations,
+tables, code, images; with every dropdown opened), figures without a caption
+or alt text, whether solutions are collapsed, and the page's text.
+
+Used by ``tests/browser/test_pages.py`` and, from the command line, to print
+the counts of a built book:
+
+    python tools/page_audit.py _build/html            # summary per page
+    python tools/page_audit.py _build/html --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+AUDIT_JS = ROOT / "tests" / "browser" / "page_audit.js"
+WIDTHS = {"desktop": 1280, "phone": 390}
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
+]
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head>
+<body style="margin:0">
+<iframe id="page" src="{src}" style="border:0;width:{width}px;height:{height}px;
+margin-top:-{offset}px;display:block"></iframe>
+<script>
+window.addEventListener("message", function (e) {{
+  var pre = document.createElement("pre");
+  pre.id = "ls-audit";
+  pre.textContent = e.data;
+  document.body.appendChild(pre);
+}});
+</script></body></html>"""
+
+
+def _run_chromium(args: list[str], browser: str | None) -> subprocess.CompletedProcess:
+    browser = browser or chromium()
+    if browser is None:
+        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [browser, *FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+
+class _Copies:
+    """The audited copy of a page and its wrapper, beside the page (relative
+    links to _static must resolve); removed afterwards."""
+
+    def __init__(self, page: pathlib.Path, width: int, height: int, offset: int = 0):
+        html = page.read_text(encoding="utf-8")
+        script = f"<script>{AUDIT_JS.read_text(encoding='utf-8')}</script>"
+        stem = f"_audit_{page.stem}_{width}_{offset}"
+        self.inner = page.parent / f"{stem}_page.html"
+        self.outer = page.parent / f"{stem}.html"
+        self.inner.write_text(html.replace("</body>", script + "</body>"), "utf-8")
+        self.outer.write_text(
+            WRAPPER.format(
+                src=self.inner.name, width=width, height=height, offset=offset
+            ),
+            "utf-8",
+        )
+
+    def __enter__(self) -> pathlib.Path:
+        return self.outer
+
+    def __exit__(self, *exc) -> None:
+        self.inner.unlink(missing_ok=True)
+        self.outer.unlink(missing_ok=True)
+
+
+def audit_page(page: pathlib.Path, width: int, browser: str | None = None) -> dict:
+    """Open ``page`` in an iframe ``width`` px wide (a phone's viewport can be
+    narrower than Chromium's smallest window) with the audit script; return
+    the script's JSON result."""
+    with _Copies(page, width, 1000) as wrapper:
+        res = _run_chromium(
+            [
+                f"--window-size={max(width, 500) + 20},1000",
+                "--dump-dom",
+                wrapper.as_uri(),
+            ],
+            browser,
+        )
+    found = re.findall(r'<pre id="ls-audit">(.*?)</pre>', res.stdout, re.S)
+    if not found:
+        raise RuntimeError(
+            f"{page.name} at {width} px: no audit result\n{res.stderr[-1500:]}"
+        )
+    import html as html_mod
+
+    return json.loads(html_mod.unescape(found[-1]))
+
+
+def screenshots(
+    page: pathlib.Path,
+    width: int,
+    height: int,
+    out_dir: pathlib.Path,
+    *,
+    window: int = 4000,
+    browser: str | None = None,
+) -> list[pathlib.Path]:
+    """Screenshot the whole page at ``width`` px, in slices ``window`` px tall."""
+    shots = []
+    for k, offset in enumerate(range(0, max(height, 1), window)):
+        out = out_dir / f"{page.stem}_{width}_{k:02d}.png"
+        with _Copies(page, width, height, offset) as wrapper:
+            _run_chromium(
+                [
+                    f"--window-size={width},{min(window, height - offset)}",
+                    f"--screenshot={out}",
+                    wrapper.as_uri(),
+                ],
+                browser,
+            )
+        shots.append(out)
+    return shots
+
+
+def pages(html_dir: pathlib.Path) -> list[pathlib.Path]:
+    found = sorted((html_dir / "chapters").rglob("*.html"))
+    return [p for p in found if not p.name.startswith("_audit_")]
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("html_dir", type=pathlib.Path)
+    ap.add_argument("--json", type=pathlib.Path, help="write every result here")
+    ap.add_argument(
+        "--screenshots", type=pathlib.Path, help="also save full-page screenshots here"
+    )
+    args = ap.parse_args(argv)
+    results = {}
+    for page in pages(args.html_dir):
+        name = str(page.relative_to(args.html_dir / "chapters"))
+        for label, width in WIDTHS.items():
+            r = audit_page(page, width)
+            results[f"{name}@{label}"] = r
+            if args.screenshots and "height" in r:
+                args.screenshots.mkdir(parents=True, exist_ok=True)
+                screenshots(page, width, r["height"], args.screenshots)
+            imgs = r.get("images", [])
+            print(
+                f"{name:42s} {label:7s} overflow {len(r.get('overflow', [])):3d}"
+                f"  no-caption {sum(not i['caption'] for i in imgs):2d}"
+                f"  bad-alt {sum(bad_alt(i['alt']) for i in imgs):2d}"
+                f"  open-solutions {sum(not s['hidden'] for s in r.get('solutions', [])):2d}"
+                f"  page-scroll {r.get('page_scroll_px', 0)}"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
+def bad_alt(alt: str) -> bool:
+    """An alt text that says nothing: empty, or a file name."""
+    alt = alt.strip()
+    return len(alt) < 15 or bool(re.search(r"\.(png|svg|jpe?g)$|^_images/|/", alt))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
