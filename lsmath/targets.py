@@ -58,9 +58,19 @@ def alpha_from_eps(eps, num_classes: int):
 
 
 def eps_from_alpha(alpha, num_classes: int):
-    """Off-target ``eps`` that gives the same targets as uniform-convention ``alpha``.
+    r"""Off-target ``eps`` that gives the same targets as uniform-convention ``alpha``.
 
-    ``eps = alpha * (K - 1) / K``: the total mass moved off the true class.
+    :math:`\varepsilon = \alpha (K - 1) / K`: the total mass moved off the true
+    class. Both give true class :math:`1 - \alpha + \alpha/K` and every other
+    class :math:`\alpha / K`.
+
+    Args:
+        alpha: uniform-convention smoothing :math:`\alpha` in :math:`[0, 1]`
+            (scalar or array).
+        num_classes: the number of classes :math:`K \ge 2`.
+
+    Returns:
+        :math:`\varepsilon` (a float for scalar input, else an array).
 
     Example:
         >>> round(eps_from_alpha(0.1, 10), 4)
