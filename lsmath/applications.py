@@ -1,14 +1,14 @@
-"""Label smoothing in three applications: GANs, sequence models, preference optimisation.
+r"""Label smoothing in three applications: GANs, sequence models, preference optimisation.
 
 Chapter 10 of the book uses these functions:
 
 * **GAN discriminators** with smoothed targets: real samples get the target
-  ``1 - a`` and generated ones ``b`` (Salimans et al. 2016, "Improved
-  techniques for training GANs"; ``b = 0`` is their *one-sided* smoothing).
+  :math:`1 - a` and generated ones :math:`b` (Salimans et al. 2016, "Improved
+  techniques for training GANs"; :math:`b = 0` is their *one-sided* smoothing).
   :func:`smoothed_discriminator_loss` is the discriminator's loss and
   :func:`optimal_discriminator` its pointwise minimiser.
 * **Sequence models**: a next-token task whose next symbol is genuinely
-  uncertain (a random Markov chain of order ``k``,
+  uncertain (a random Markov chain of order :math:`k`,
   :func:`random_transition_tensor`, :func:`sample_markov_sequences`,
   :func:`markov_next_token_probs`), and :func:`ensemble_sequence_ls_loss`, the
   padded, token-normalised label-smoothed loss of several models at once.
@@ -17,7 +17,7 @@ Chapter 10 of the book uses these functions:
   :func:`smoothed_dpo_loss`, and its finite optimal margin
   :func:`optimal_preference_margin`.
 
-:class:`EnsembleMLP` and :class:`EnsembleGRU` evaluate ``M`` independent small
+:class:`EnsembleMLP` and :class:`EnsembleGRU` evaluate :math:`M` independent small
 networks with batched matrix products, so that a chapter can train several
 seeds and settings in one loop (the Python overhead of a tiny network, not its
 arithmetic, is what costs time on a CPU).
@@ -68,25 +68,36 @@ def optimal_discriminator(
 ):
     r"""Pointwise minimiser of the smoothed discriminator loss.
 
-    With real targets ``1 - a`` and fake targets ``b``, the expected loss at a
-    point ``x`` is ``-p_data [(1-a) log D + a log(1-D)] - p_model [b log D +
-    (1-b) log(1-D)]``, minimised by
+    With real targets :math:`1 - a` and fake targets :math:`b`, the expected
+    loss at a point :math:`x` is
 
-    .. math:: D^\star(x) = \frac{(1-a)\,p_{\mathrm{data}}(x) + b\,p_{\mathrm{model}}(x)}
-                             {p_{\mathrm{data}}(x) + p_{\mathrm{model}}(x)}
+    .. math::
 
-    (Salimans et al. 2016, section 3.4; ``a = b = 0`` is Goodfellow et al.
-    2014's ``p_data / (p_data + p_model)``).
+        -p_{\mathrm{data}}(x)\bigl[(1-a)\log D + a\log(1-D)\bigr]
+        - p_{\mathrm{model}}(x)\bigl[b\log D + (1-b)\log(1-D)\bigr],
+
+    minimised by
+
+    .. math::
+
+        D^\star(x) = \frac{(1-a)\,p_{\mathrm{data}}(x) + b\,p_{\mathrm{model}}(x)}
+                         {p_{\mathrm{data}}(x) + p_{\mathrm{model}}(x)}
+
+    (Salimans et al. 2016, section 3.4; :math:`a = b = 0` gives Goodfellow et
+    al. 2014's :math:`p_{\mathrm{data}} / (p_{\mathrm{data}} + p_{\mathrm{model}})`).
 
     Args:
-        p_data: data density (a float or an array), nonnegative.
-        p_model: model density, broadcastable with ``p_data``, nonnegative;
-            ``p_data + p_model`` must be positive at every point.
-        real_smoothing: ``a`` in [0, 1); the real target is ``1 - a``.
-        fake_smoothing: ``b`` in [0, 1); the fake target is ``b``.
+        p_data: data density :math:`p_{\mathrm{data}}` (a float or an array),
+            nonnegative.
+        p_model: model density :math:`p_{\mathrm{model}}`, broadcastable with
+            ``p_data``, nonnegative; ``p_data + p_model`` must be positive at
+            every point.
+        real_smoothing: :math:`a \in [0, 1)`; the real target is :math:`1 - a`.
+        fake_smoothing: :math:`b \in [0, 1)`; the fake target is :math:`b`.
 
     Returns:
-        ``D*`` with the broadcast shape of the densities (a float for floats).
+        :math:`D^\star` with the broadcast shape of the densities (a float for
+        floats).
 
     Example:
         >>> optimal_discriminator(1.0, 1.0)                   # equilibrium: 1/2
@@ -116,20 +127,25 @@ def smoothed_discriminator_loss(
     real_smoothing: float | torch.Tensor = 0.0,
     fake_smoothing: float | torch.Tensor = 0.0,
 ) -> torch.Tensor:
-    r"""Discriminator loss with smoothed targets: ``BCE(real, 1 - a) + BCE(fake, b)``.
+    r"""Discriminator loss with smoothed targets, real :math:`1 - a` and fake :math:`b`.
 
-    ``mean_i bce(s_i, 1 - a) + mean_j bce(f_j, b)`` with
-    ``bce(z, y) = -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))`` on the
-    discriminator's logits. ``a = b = 0`` is the GAN loss of Goodfellow et al.
-    2014; ``a > 0, b = 0`` is one-sided label smoothing (Salimans et al. 2016),
-    ``a, b > 0`` two-sided. The generator's loss is not smoothed.
+    .. math::
+
+        L_D = \operatorname{mean}_i \operatorname{bce}(s_i, 1 - a)
+              + \operatorname{mean}_j \operatorname{bce}(f_j, b),
+
+    with :math:`\operatorname{bce}(z, y) = -y\log\sigma(z) - (1-y)\log(1 - \sigma(z))`
+    on the discriminator's logits :math:`s_i` (real samples) and :math:`f_j`
+    (generated ones). :math:`a = b = 0` is the GAN loss of Goodfellow et al.
+    2014; :math:`a > 0, b = 0` is one-sided label smoothing (Salimans et al.
+    2016), :math:`a, b > 0` two-sided. The generator's loss is not smoothed.
 
     Args:
         real_logits: logits on real samples, any shape (e.g. ``(N, 1)``).
         fake_logits: logits on generated samples, any shape.
-        real_smoothing: ``a`` in [0, 1), a float or a tensor broadcastable to
+        real_smoothing: :math:`a \in [0, 1)`, a float or a tensor broadcastable to
             ``real_logits`` (one value per ensemble member, say).
-        fake_smoothing: ``b`` in [0, 1), a float or a tensor broadcastable to
+        fake_smoothing: :math:`b \in [0, 1)`, a float or a tensor broadcastable to
             ``fake_logits``.
 
     Returns:
@@ -171,17 +187,24 @@ def smoothed_dpo_loss(
 ) -> torch.Tensor:
     r"""Conservative (label-smoothed) DPO loss.
 
-    With the margin ``h = [log pi(y_w) - log pi_ref(y_w)] - [log pi(y_l) -
-    log pi_ref(y_l)]`` of the chosen ``y_w`` over the rejected ``y_l``,
+    With the margin of the chosen response :math:`y_w` over the rejected
+    :math:`y_l`,
 
-    .. math:: \ell(h) = -(1-\varepsilon)\,\log\sigma(\beta h) - \varepsilon\,\log\sigma(-\beta h),
+    .. math::
 
-    the binary cross-entropy of the Bradley-Terry probability ``sigmoid(beta h)``
-    against the smoothed label ``1 - eps``. ``eps = 0`` is DPO (Rafailov et al.
-    2023); ``eps > 0`` is cDPO (Mitchell 2023), the formula of TRL's
-    ``DPOTrainer(loss_type="sigmoid", label_smoothing=eps)`` up to v0.28.
-    Its gradient is ``d ell / d h = beta [sigmoid(beta h) - (1 - eps)]``, zero at
-    :func:`optimal_preference_margin`.
+        h = \log\frac{\pi_\theta(y_w)}{\pi_{\mathrm{ref}}(y_w)}
+          - \log\frac{\pi_\theta(y_l)}{\pi_{\mathrm{ref}}(y_l)},
+        \qquad
+        \ell_\varepsilon(h) = -(1-\varepsilon)\log\sigma(\beta h)
+                             - \varepsilon\log\sigma(-\beta h),
+
+    the binary cross-entropy of the Bradley-Terry probability
+    :math:`\sigma(\beta h)` against the smoothed label :math:`1 - \varepsilon`.
+    :math:`\varepsilon = 0` is DPO (Rafailov et al. 2023);
+    :math:`\varepsilon > 0` is cDPO (Mitchell 2023), the formula of TRL's
+    ``DPOTrainer(loss_type="sigmoid", label_smoothing=eps)`` up to v0.28. Its
+    gradient is :math:`d\ell_\varepsilon/dh = \beta\bigl[\sigma(\beta h) - (1-\varepsilon)\bigr]`,
+    zero at :func:`optimal_preference_margin`.
 
     Args:
         policy_chosen_logps: log-probability of each chosen response under the
@@ -189,9 +212,13 @@ def smoothed_dpo_loss(
         policy_rejected_logps: the same for the rejected responses.
         reference_chosen_logps: chosen responses under the reference policy.
         reference_rejected_logps: rejected responses under the reference policy.
-        beta: inverse temperature ``> 0``.
-        label_smoothing: ``eps`` in [0, 1) (TRL asks for [0, 0.5)).
+        beta: :math:`\beta > 0`, the inverse temperature.
+        label_smoothing: :math:`\varepsilon \in [0, 1)` (TRL asks for
+            :math:`[0, 0.5)`).
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns:
+        A scalar tensor, or the per-pair losses for ``reduction="none"``.
 
     Example:
         >>> z = torch.zeros(3)
@@ -246,12 +273,22 @@ def smoothed_dpo_loss(
 
 
 def optimal_preference_margin(label_smoothing: float, beta: float = 1.0) -> float:
-    r"""Margin that minimises the cDPO loss of one pair: ``log((1 - eps)/eps) / beta``.
+    r"""Margin that minimises the cDPO loss of one pair.
 
-    Setting the gradient ``beta [sigmoid(beta h) - (1 - eps)]`` to zero gives
-    ``sigmoid(beta h*) = 1 - eps``; it is the binary stationary logit of the
-    book's chapter 2 (``ln 9`` for a target of 0.9), divided by ``beta``.
-    ``eps = 0`` (plain DPO) has no finite minimiser: ``inf``.
+    .. math:: h^\star = \frac{1}{\beta}\log\frac{1-\varepsilon}{\varepsilon}.
+
+    Setting the gradient :math:`\beta\bigl[\sigma(\beta h) - (1-\varepsilon)\bigr]`
+    to zero gives :math:`\sigma(\beta h^\star) = 1 - \varepsilon`; it is the
+    binary stationary logit of the book's chapter 2 (:math:`\ln 9` for a
+    target of 0.9), divided by :math:`\beta`. :math:`\varepsilon = 0` (plain
+    DPO) has no finite minimiser: ``inf``.
+
+    Args:
+        label_smoothing: :math:`\varepsilon \in [0, 1)`.
+        beta: :math:`\beta > 0`, the inverse temperature.
+
+    Returns:
+        :math:`h^\star`, a float (``inf`` at :math:`\varepsilon = 0`).
 
     Example:
         >>> round(optimal_preference_margin(0.1), 4)          # ln 9
@@ -277,12 +314,18 @@ def optimal_preference_margin(label_smoothing: float, beta: float = 1.0) -> floa
 def random_transition_tensor(
     num_symbols: int, order: int = 2, *, concentration: float = 0.3, seed: int = 0
 ) -> torch.Tensor:
-    """Random next-symbol distributions of a Markov chain of the given order.
+    r"""Random next-symbol distributions of a Markov chain of the given order.
 
     Each context (the last ``order`` symbols) gets a distribution drawn from a
     symmetric Dirichlet with parameter ``concentration``: small values give
     peaked but uncertain rows, so the next symbol is genuinely random and the
     best possible per-token perplexity is above one.
+
+    Args:
+        num_symbols: the number of symbols :math:`V \ge 2`.
+        order: the order :math:`k \ge 1` of the chain (context length).
+        concentration: the Dirichlet parameter, a number :math:`> 0`.
+        seed: seed of the random generator.
 
     Returns:
         A float64 tensor of shape ``(num_symbols,) * order + (num_symbols,)``
@@ -327,6 +370,14 @@ def sample_markov_sequences(
     ``transition[previous order symbols]``; lengths are uniform in
     ``[min_length, max_length]``. Symbols are written as ``1..V`` so that
     ``pad_index = 0`` fills the positions after each sequence's end.
+
+    Args:
+        transition: the tensor of :func:`random_transition_tensor`.
+        n: the number of sequences.
+        min_length: the shortest length, at least the order of the chain.
+        max_length: the longest length, at least ``min_length``.
+        pad_index: the padding symbol (0: symbols are written as ``1..V``).
+        seed: seed of the random generator.
 
     Returns:
         A ``LongTensor`` of shape ``(n, max_length)``.
@@ -382,6 +433,15 @@ def markov_next_token_probs(
     ``V + 1`` columns (padding column 0 gets 0) at the masked positions, shape
     ``(mask.sum(), V + 1)``.
 
+    Args:
+        transition: the tensor of :func:`random_transition_tensor`.
+        sequences: ``(n, max_length)`` sequences of
+            :func:`sample_markov_sequences`.
+        pad_index: the padding symbol.
+
+    Returns:
+        ``(mask, probs)`` as above.
+
     Example:
         >>> P = random_transition_tensor(3, order=1, seed=0)
         >>> x = sample_markov_sequences(P, 4, min_length=3, max_length=6, seed=1)
@@ -414,13 +474,17 @@ def ensemble_sequence_ls_loss(
     *,
     pad_index: int = 0,
 ) -> torch.Tensor:
-    """Label-smoothed, token-normalised sequence loss of ``M`` models at once.
+    r"""Label-smoothed, token-normalised sequence loss of ``M`` models at once.
 
-    For member ``m`` with logits ``logits[m]`` of shape ``(B, T, V)``:
-    ``(1 - alpha_m) NLL_m + alpha_m U_m``, where ``NLL_m`` is the mean over the
-    non-padded positions of ``-log p[target]`` and ``U_m`` the mean over the same
-    positions of ``-mean_{k != pad} log p_k``: the smoothing mass goes to the
-    ``V - 1`` non-padding columns only, and padded positions contribute nothing.
+    For member :math:`m` with logits ``logits[m]`` of shape ``(B, T, V)``:
+
+    .. math:: L_m = (1 - \alpha_m)\,\mathrm{NLL}_m + \alpha_m U_m,
+
+    where :math:`\mathrm{NLL}_m` is the mean over the non-padded positions of
+    :math:`-\log p_{y}` (:math:`y` the target token) and :math:`U_m` the mean
+    over the same positions of :math:`-\frac{1}{V-1}\sum_{k \ne \mathrm{pad}} \log p_k`:
+    the smoothing mass goes to the :math:`V - 1` non-padding columns only, and
+    padded positions contribute nothing.
     Member by member this equals
     ``lsmath.sequence_ls_loss(logits[m], target, alpha_m, pad_index=pad_index,
     smooth_pad_column=False)`` (the book's chapter 7).
@@ -428,7 +492,10 @@ def ensemble_sequence_ls_loss(
     Args:
         logits: ``(M, B, T, V)``.
         target: ``(B, T)`` class indices, shared by the members.
-        alphas: ``M`` smoothing values in [0, 1] (uniform convention over ``V - 1`` classes).
+        alphas: :math:`M` smoothing values :math:`\alpha_m \in [0, 1]`
+            (uniform convention over the :math:`V - 1` non-padding classes).
+        pad_index: the padding token, left out of the loss and of the
+            smoothing.
 
     Returns:
         A tensor of shape ``(M,)``: one loss per member (sum it to train all).
@@ -475,11 +542,18 @@ def ensemble_sequence_ls_loss(
 
 
 class EnsembleMLP(nn.Module):
-    """``M`` independent MLPs (leaky-ReLU hidden layers) evaluated with batched products.
+    r"""``M`` independent MLPs (leaky-ReLU hidden layers) evaluated with batched products.
 
     Member ``m`` maps ``x[m]`` of shape ``(B, sizes[0])`` to ``(B, sizes[-1])``;
     its weights are initialised like ``nn.Linear`` (uniform in
-    ``±1/sqrt(fan_in)``) from ``seed``. Input and output shape ``(M, B, features)``.
+    :math:`\pm 1/\sqrt{\text{fan-in}}`) from ``seed``. Input and output shape
+    ``(M, B, features)``.
+
+    Args:
+        num_models: the number of members :math:`M \ge 1`.
+        sizes: layer widths, input first and output last (at least two).
+        seed: seed of the initialisation.
+        negative_slope: slope of the leaky ReLU for negative inputs.
 
     Example:
         >>> net = EnsembleMLP(3, [2, 8, 1], seed=0)
@@ -536,12 +610,19 @@ class EnsembleMLP(nn.Module):
 
 
 class EnsembleGRU(nn.Module):
-    """``M`` independent one-layer GRU language models run in one loop over time.
+    r"""``M`` independent one-layer GRU language models run in one loop over time.
 
     Each member embeds the tokens (``vocab_size x embed_dim``), runs a GRU with
     PyTorch's gate equations (``nn.GRU``: reset, update, new) and maps each
     hidden state to ``vocab_size`` logits. Input: token indices ``(B, T)``
     shared by the members; output: logits ``(M, B, T, vocab_size)``.
+
+    Args:
+        num_models: the number of members :math:`M \ge 1`.
+        vocab_size: the number of tokens :math:`V` (logit columns).
+        embed_dim: the size of the token embeddings.
+        hidden_dim: the size of the GRU's hidden state.
+        seed: seed of the initialisation.
 
     Example:
         >>> lm = EnsembleGRU(2, vocab_size=5, embed_dim=4, hidden_dim=6, seed=0)

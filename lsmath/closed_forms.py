@@ -1,20 +1,31 @@
-"""Closed forms of the label-smoothing geometry.
+r"""Closed forms of the label-smoothing geometry (chapters 3 and 5).
 
-``optimal_logit_gap``: the minimiser of the LS loss over the logits has
-``softmax(z) = y_LS``, reached at finite logits, where every wrong class sits
-at the same gap below the true one::
+:func:`optimal_logit_gap`: the label-smoothed loss is minimised over the logits
+where :math:`\operatorname{softmax}(z) = y^{\mathrm{LS}}`, at finite logits, and
+every wrong class sits at the same gap below the true one:
 
-    z_t - z_k = log(y_true / y_other)
-              = log(1 + K (1 - a) / a)            (uniform, a = alpha)
-              = log((K - 1) (1 - eps) / eps)      (off_target)
+.. math::
 
-``lipschitz_constant``: the gradient of the LS loss in the logits is
-``p - y_LS`` (p on the probability simplex), so the loss is Lipschitz in the
-logits (Euclidean norm) with constant ``sup_p ||p - y_LS||_2``.  The squared
-norm is convex in ``p``, so the supremum sits at a vertex ``p = e_j`` of the
-simplex; for ``y_true >= y_other`` the worst vertex is a wrong class ``j != t``::
+    z_t - z_k = \log\frac{y^{\mathrm{LS}}_t}{y^{\mathrm{LS}}_{k \ne t}}
+              = \log\Bigl(1 + \frac{K(1-\alpha)}{\alpha}\Bigr)
+              = \log\frac{(K-1)(1-\varepsilon)}{\varepsilon},
 
-    L^2 = y_true^2 + (1 - y_other)^2 + (K - 2) y_other^2.
+in the uniform (:math:`\alpha`) and the off-target (:math:`\varepsilon`)
+convention.
+
+:func:`lipschitz_constant`: the gradient of the loss in the logits is
+:math:`p - y^{\mathrm{LS}}` with :math:`p` on the probability simplex, so the
+loss is Lipschitz in the logits (Euclidean norm) with constant
+:math:`L = \sup_p \lVert p - y^{\mathrm{LS}} \rVert_2`. The squared norm is
+convex in :math:`p`, so the supremum sits at a vertex :math:`p = e_j` of the
+simplex; when :math:`y^{\mathrm{LS}}_t \ge y^{\mathrm{LS}}_{k \ne t}` the worst
+vertex is a wrong class :math:`j \ne t`:
+
+.. math::
+
+    L^2 = \bigl(y^{\mathrm{LS}}_t\bigr)^2
+          + \bigl(1 - y^{\mathrm{LS}}_{k \ne t}\bigr)^2
+          + (K-2)\,\bigl(y^{\mathrm{LS}}_{k \ne t}\bigr)^2 .
 """
 
 from __future__ import annotations
@@ -33,21 +44,30 @@ def _scalar_or_array(x: np.ndarray):
 
 
 def optimal_logit_gap(alpha, num_classes: int, convention: str = "uniform"):
-    """Gap ``z_t - z_k`` between the true and each wrong logit at the LS-loss minimiser.
+    r"""Gap :math:`z_t - z_k` between the true and each wrong logit at the minimiser.
 
-    ``log(y_true / y_other)``: ``log(1 + K (1 - alpha) / alpha)`` in the uniform
-    convention, ``log((K - 1)(1 - eps) / eps)`` in the off-target one.  Infinite
-    at ``alpha = 0`` (hard labels have no finite minimiser); negative when the
-    smoothed target puts less mass on the true class than on the others.
+    The minimiser of the label-smoothed loss has
+    :math:`z_t - z_k = \log\bigl(y^{\mathrm{LS}}_t / y^{\mathrm{LS}}_{k \ne t}\bigr)`
+    for every wrong class :math:`k \ne t`:
+    :math:`\log\bigl(1 + K(1-\alpha)/\alpha\bigr)` in the uniform convention,
+    :math:`\log\bigl((K-1)(1-\varepsilon)/\varepsilon\bigr)` in the off-target
+    one (chapter 3). Infinite at :math:`\alpha = 0` (hard labels have no finite
+    minimiser); negative when the smoothed target puts less mass on the true
+    class than on each other class.
 
     Args:
-        alpha: smoothing in [0, 1] (scalar or array; broadcasts). Negative
-            alpha raises ValueError: there is no finite minimiser then.
-        num_classes: ``K >= 2``.
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon` when
+            ``convention="off_target"``) in :math:`[0, 1]`, a scalar or an array
+            (broadcasts). Negative smoothing raises ``ValueError``: there is no
+            finite minimiser then.
+        num_classes: the number of classes :math:`K \ge 2`.
         convention: ``"uniform"`` or ``"off_target"``.
 
+    Returns:
+        A float, or an array of the shape of ``alpha``.
+
     Example:
-        >>> round(optimal_logit_gap(0.1, 3), 4)   # seed 004's example
+        >>> round(optimal_logit_gap(0.1, 3), 4)   # "What is Label Smoothing?"
         3.3322
     """
     k = check_num_classes(num_classes)
@@ -64,12 +84,27 @@ def optimal_logit_gap(alpha, num_classes: int, convention: str = "uniform"):
 
 
 def lipschitz_constant(alpha, num_classes: int, convention: str = "uniform"):
-    """Lipschitz constant of the LS loss in the logits: ``sup_p ||p - y_LS||_2``.
+    r"""Lipschitz constant of the LS loss in the logits (Euclidean norm).
 
-    The supremum over the simplex of the (convex) squared norm is attained at a
-    vertex; the result is the larger of the vertex values at the true class,
-    ``(1 - y_true)^2 + (K - 1) y_other^2``, and at a wrong class,
-    ``y_true^2 + (1 - y_other)^2 + (K - 2) y_other^2``.  ``sqrt(2)`` at alpha = 0.
+    :math:`L = \sup_p \lVert p - y^{\mathrm{LS}} \rVert_2`. The supremum over
+    the simplex of the (convex) squared norm is attained at a vertex; the
+    result is the larger of the values at the true-class vertex,
+    :math:`(1 - y^{\mathrm{LS}}_t)^2 + (K-1)(y^{\mathrm{LS}}_{k \ne t})^2`, and
+    at a wrong-class vertex,
+    :math:`(y^{\mathrm{LS}}_t)^2 + (1 - y^{\mathrm{LS}}_{k \ne t})^2
+    + (K-2)(y^{\mathrm{LS}}_{k \ne t})^2`. In the uniform convention that is
+    :math:`\sqrt{2(1-\alpha) + (1 - 1/K)\alpha^2}` for
+    :math:`0 \le \alpha \le 1`, and :math:`\sqrt 2` at :math:`\alpha = 0`
+    (chapter 5).
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon` when
+            ``convention="off_target"``), a scalar or an array (broadcasts).
+        num_classes: the number of classes :math:`K \ge 2`.
+        convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        A float, or an array of the shape of ``alpha``.
 
     Example:
         >>> round(lipschitz_constant(0.0, 10), 6)

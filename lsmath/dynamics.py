@@ -1,23 +1,33 @@
-"""The learning signal of (label-smoothed) cross-entropy, as chapter 2 derives it.
+r"""The learning signal of (label-smoothed) cross-entropy, as chapter 2 derives it.
 
-For logits ``z``, ``p = softmax(z)`` and any nonnegative target vector ``y``,
-the loss ``L = -sum_k y_k log p_k`` has
+For logits :math:`z \in \mathbb{R}^K`, :math:`p = \operatorname{softmax}(z)` and
+any nonnegative target vector :math:`y`, the loss
+:math:`L = -\sum_k y_k \log p_k` has
 
-    gradient  dL/dz   = (sum_k y_k) p - y          (= p - y when y sums to 1)
-    Hessian   d2L/dz2 = (sum_k y_k) (diag(p) - p p^T)
+.. math::
 
-so the curvature depends on the target only through its total mass, never on
-how that mass is spread: label smoothing changes the gradient, not the
-Hessian at a given ``p``.  With the smoothed target ``y_LS`` (uniform
-convention, ``a = alpha``):
+    \frac{\partial L}{\partial z} = \Bigl(\sum_k y_k\Bigr) p - y,
+    \qquad
+    \frac{\partial^2 L}{\partial z^2}
+      = \Bigl(\sum_k y_k\Bigr)\bigl(\operatorname{diag}(p) - p p^\top\bigr),
 
-* at the uniform prediction ``p = u`` the gradient is ``(1 - a) (u - e_t)``,
-  exactly ``1 - a`` times the hard-label gradient;
-* at the one-hot prediction ``p = e_t`` it is ``a (e_t - u)``, a restoring
-  force of norm ``a sqrt(1 - 1/K)`` that pushes the true logit back down;
-* it vanishes only at ``p = y_LS``, reached at the finite logits ``log y_LS``.
+that is :math:`p - y` and :math:`\operatorname{diag}(p) - p p^\top` when
+:math:`y` sums to 1. The curvature depends on the target only through its
+total mass, never on how that mass is spread: label smoothing changes the
+gradient, not the Hessian at a given :math:`p`. With the smoothed target
+:math:`y^{\mathrm{LS}} = (1-\alpha) e_t + \alpha u` (uniform convention):
 
-In the off-target convention replace ``a`` by ``eps K / (K - 1)``.
+* at the uniform prediction :math:`p = u` the gradient is
+  :math:`(1-\alpha)(u - e_t)`, exactly :math:`1-\alpha` times the hard-label
+  gradient;
+* at the one-hot prediction :math:`p = e_t` it is :math:`\alpha (e_t - u)`, a
+  restoring force of norm :math:`\alpha\sqrt{1 - 1/K}` that pushes the true
+  logit back down;
+* it vanishes only at :math:`p = y^{\mathrm{LS}}`, reached at the finite
+  logits :math:`z = \log y^{\mathrm{LS}} + c\mathbf{1}`.
+
+In the off-target convention replace :math:`\alpha` by
+:math:`\varepsilon K/(K-1)`.
 """
 
 from __future__ import annotations
@@ -55,16 +65,19 @@ def _check_class_index(target: object, num_classes: int) -> None:
 
 
 def softmax_hessian(logits):
-    """Hessian of ``log sum_k exp(z_k)`` in ``z``: ``diag(p) - p p^T`` with ``p = softmax(z)``.
+    r"""Hessian of :math:`\operatorname{lse}(z)` in the logits.
 
-    This is the Hessian of the cross-entropy ``-sum_k y_k log p_k`` with respect
-    to the logits for *every* target ``y`` that sums to 1, hard or smoothed
-    (multiply by ``sum(y)`` otherwise). It is symmetric positive semidefinite,
-    its rows sum to 0 (``1`` spans its null space), and its trace is
-    ``1 - ||p||^2``.
+    :math:`\nabla_z^2 \operatorname{lse}(z) = \operatorname{diag}(p) - p p^\top`
+    with :math:`p = \operatorname{softmax}(z)`. This is the Hessian of the
+    cross-entropy :math:`-\sum_k y_k \log p_k` with respect to the logits for
+    *every* target :math:`y` that sums to 1, hard or smoothed (multiply by
+    :math:`\sum_k y_k` otherwise). It is symmetric positive semidefinite, its
+    rows sum to 0 (:math:`\mathbf{1}` spans its null space), and its trace is
+    :math:`1 - \lVert p \rVert_2^2`.
 
     Args:
-        logits: ``(K,)`` or ``(N, K)`` finite tensor or NumPy array.
+        logits: :math:`z`, a finite tensor or NumPy array of shape ``(K,)`` or
+            ``(N, K)``.
 
     Returns:
         ``(K, K)`` or ``(N, K, K)``, the same type as ``logits``.
@@ -81,13 +94,19 @@ def softmax_hessian(logits):
 
 
 def cross_entropy_gradient(logits, target_probs):
-    """Gradient of ``-sum_k y_k log softmax(z)_k`` in ``z`` for any nonnegative ``y``.
+    r"""Gradient of :math:`-\sum_k y_k \log \operatorname{softmax}(z)_k` in the logits.
 
-    ``(sum_k y_k) p - y``; equal to ``p - y`` when ``y`` sums to 1.
+    :math:`\bigl(\sum_k y_k\bigr) p - y` for any nonnegative target :math:`y`;
+    equal to :math:`p - y` when :math:`y` sums to 1.
 
     Args:
-        logits: ``(K,)`` or ``(N, K)`` finite tensor or NumPy array.
-        target_probs: nonnegative, same shape as ``logits`` (need not sum to 1).
+        logits: :math:`z`, a finite tensor or NumPy array of shape ``(K,)`` or
+            ``(N, K)``.
+        target_probs: :math:`y`, nonnegative and finite, of the shape of
+            ``logits`` (need not sum to 1).
+
+    Returns:
+        The gradient, of the shape and type of ``logits``.
 
     Example:
         >>> cross_entropy_gradient(torch.zeros(2), torch.tensor([1.0, 1.0]))
@@ -111,14 +130,20 @@ def cross_entropy_gradient(logits, target_probs):
 def logit_gradient_norms(
     logits, target, alpha: float = 0.0, convention: str = "uniform"
 ):
-    """Per-sample Euclidean norm ``||softmax(z_n) - y_LS,n||_2`` of the logit gradient.
+    r"""Per-sample Euclidean norm of the logit gradient.
 
-    This is the size of the learning signal each sample sends into the network
-    (the gradient of its own, unreduced LS loss with respect to its logits).
+    :math:`\lVert \operatorname{softmax}(z_n) - y^{\mathrm{LS}}_n \rVert_2` for
+    each sample :math:`n`: the size of the learning signal each sample sends
+    into the network (the gradient of its own, unreduced LS loss with respect
+    to its logits).
 
     Args:
-        logits: ``(N, K)`` tensor or array; target: ``(N,)`` class indices or
-            ``(N, K)`` probabilities; ``alpha``, ``convention`` as in ``ls_gradient``.
+        logits: :math:`z`, shape ``(N, K)``, tensor or NumPy array.
+        target: ``(N,)`` class indices or ``(N, K)`` target probabilities.
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon` when
+            ``convention="off_target"``), as in
+            :func:`lsmath.losses.ls_gradient`.
+        convention: ``"uniform"`` or ``"off_target"``.
 
     Returns:
         ``(N,)`` norms, the same type as ``logits``.
@@ -134,11 +159,21 @@ def logit_gradient_norms(
 
 
 def uniform_prediction_factor(alpha, num_classes: int, convention: str = "uniform"):
-    """Ratio of the LS gradient to the hard-label gradient at the uniform prediction.
+    r"""Ratio of the LS gradient to the hard-label gradient at the uniform prediction.
 
-    At ``p = u``: ``u - y_LS = (1 - a)(u - e_t)``, so the ratio (of every
-    component, hence of the norms) is ``1 - a`` in the uniform convention and
-    ``1 - eps K / (K - 1)`` in the off-target one. Broadcasts over array ``alpha``.
+    At :math:`p = u`: :math:`u - y^{\mathrm{LS}} = (1-\alpha)(u - e_t)`, so the
+    ratio (of every component, hence of the norms) is :math:`1-\alpha` in the
+    uniform convention and :math:`1 - \varepsilon K/(K-1)` in the off-target
+    one.
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon`), a scalar or
+            an array (broadcasts).
+        num_classes: the number of classes :math:`K \ge 2`.
+        convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        A float, or an array of the shape of ``alpha``.
 
     Example:
         >>> uniform_prediction_factor(0.1, 5, convention="off_target")
@@ -152,10 +187,19 @@ def uniform_prediction_factor(alpha, num_classes: int, convention: str = "unifor
 def one_hot_prediction_gradient(
     alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"
 ):
-    """LS gradient ``e_t - y_LS = a (e_t - u)`` at the fully confident prediction ``p = e_t``.
+    r"""LS gradient at the fully confident prediction :math:`p = e_t`.
 
-    The limit of ``ls_gradient`` as the true logit goes to ``+inf``: positive on
-    the true class (a descent step lowers its logit) and negative on the others.
+    :math:`e_t - y^{\mathrm{LS}} = \alpha (e_t - u)`: the limit of
+    :func:`lsmath.losses.ls_gradient` as the true logit goes to
+    :math:`+\infty`; positive on the true class (a descent step lowers its
+    logit) and negative on the others.
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon`), a scalar
+            :math:`\ge 0`.
+        num_classes: the number of classes :math:`K \ge 2`.
+        target: the true class :math:`t`, an integer in :math:`[0, K)`.
+        convention: ``"uniform"`` or ``"off_target"``.
 
     Returns:
         NumPy array of shape ``(K,)``.
@@ -176,10 +220,20 @@ def one_hot_prediction_gradient(
 
 
 def restoring_force_norm(alpha, num_classes: int, convention: str = "uniform"):
-    """Norm of the LS gradient at the one-hot prediction: ``a sqrt(1 - 1/K)``.
+    r"""Norm of the LS gradient at the one-hot prediction.
 
-    ``a`` is the uniform-convention smoothing (``eps K / (K - 1)`` for
-    ``convention="off_target"``). Zero for hard labels. Broadcasts.
+    :math:`\lVert \alpha (e_t - u) \rVert_2 = \alpha\sqrt{1 - 1/K}`, with
+    :math:`\alpha = \varepsilon K/(K-1)` for ``convention="off_target"``. Zero
+    for hard labels.
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon`), a scalar or
+            an array (broadcasts).
+        num_classes: the number of classes :math:`K \ge 2`.
+        convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        A float, or an array of the shape of ``alpha``.
 
     Example:
         >>> round(restoring_force_norm(0.1, 10), 4)
@@ -192,13 +246,20 @@ def restoring_force_norm(alpha, num_classes: int, convention: str = "uniform"):
 
 
 def gradient_component_bounds(alpha, num_classes: int, convention: str = "uniform"):
-    """Range of each component of ``p - y_LS`` over all finite logits.
+    r"""Range of each component of :math:`p - y^{\mathrm{LS}}` over all finite logits.
 
-    ``p`` ranges over the open simplex, so the true-class component
-    ``p_t - y_true`` fills the open interval ``(-y_true, 1 - y_true)`` and each
-    other component ``p_k - y_other`` fills ``(-y_other, 1 - y_other)``.  For
-    hard labels that is ``(-1, 0)`` and ``(0, 1)``: every component lies in
-    ``(-1, 1)``.
+    :math:`p` ranges over the open simplex, so the true-class component
+    :math:`p_t - y^{\mathrm{LS}}_t` fills the open interval
+    :math:`(-y^{\mathrm{LS}}_t,\ 1 - y^{\mathrm{LS}}_t)` and each other
+    component :math:`p_k - y^{\mathrm{LS}}_k` fills
+    :math:`(-y^{\mathrm{LS}}_k,\ 1 - y^{\mathrm{LS}}_k)`, :math:`k \ne t`. For
+    hard labels that is :math:`(-1, 0)` and :math:`(0, 1)`: every component
+    lies in :math:`(-1, 1)`.
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon`), a scalar.
+        num_classes: the number of classes :math:`K \ge 2`.
+        convention: ``"uniform"`` or ``"off_target"``.
 
     Returns:
         ``{"true": (low, high), "other": (low, high)}``, open-interval endpoints
@@ -219,15 +280,27 @@ def gradient_component_bounds(alpha, num_classes: int, convention: str = "unifor
 def stationary_logits(
     alpha: float, num_classes: int, target: int = 0, convention: str = "uniform"
 ):
-    """Finite logits where the LS gradient vanishes: ``log y_LS``, shifted to mean 0.
+    r"""Finite logits where the LS gradient vanishes, shifted to mean 0.
 
-    Every ``z = log y_LS + c`` (any constant ``c``) has ``softmax(z) = y_LS`` and
-    hence zero gradient; this returns the representative with mean zero. The
-    true logit exceeds every other by ``optimal_logit_gap``.
+    Every :math:`z = \log y^{\mathrm{LS}} + c\mathbf{1}` (any constant
+    :math:`c`) has :math:`\operatorname{softmax}(z) = y^{\mathrm{LS}}` and hence
+    zero gradient; this returns the representative with mean zero,
+    :math:`\bar z = 0`. The true logit exceeds every other by
+    :func:`lsmath.closed_forms.optimal_logit_gap`.
+
+    Args:
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon`), a scalar
+            :math:`> 0`.
+        num_classes: the number of classes :math:`K \ge 2`.
+        target: the true class :math:`t`, an integer in :math:`[0, K)`.
+        convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        NumPy array of shape ``(K,)``.
 
     Raises:
-        ValueError: at ``alpha = 0`` (hard labels: no finite stationary point)
-            or when the smoothed target puts zero mass on the true class.
+        ValueError: at :math:`\alpha = 0` (hard labels: no finite stationary
+            point) or when the smoothed target puts zero mass on the true class.
 
     Example:
         >>> z = stationary_logits(0.2, 2)

@@ -1,21 +1,23 @@
-"""Geometry of label smoothing: margins, max-margin directions, penultimate-layer pictures.
+r"""Geometry of label smoothing: margins, max-margin directions, penultimate-layer pictures.
 
 Helpers for chapter 3 ("Finite-margin geometry"):
 
-* ``logistic_gd``: full-batch gradient descent on the mean (label-smoothed)
-  logistic loss of a linear model without bias, fast enough for 10^6 steps,
-  recording the weights on a chosen (e.g. log-spaced) schedule of steps.
-* ``max_margin_direction_2d``: the hard-margin SVM direction through the
+* :func:`logistic_gd`: full-batch gradient descent on the mean
+  (label-smoothed) logistic loss of a linear model without bias, fast enough
+  for :math:`10^6` steps, recording the weights on a chosen (e.g. log-spaced)
+  schedule of steps.
+* :func:`max_margin_direction_2d`: the hard-margin SVM direction through the
   origin of separable 2-D data, found exactly by checking every candidate
   angle where the smallest margin can peak.
-* ``template_plane_basis`` / ``template_plane_projection``: the picture of
-  Mueller, Kornblith & Hinton (2019): coordinates of penultimate-layer
-  activations in an orthonormal basis of the plane through three class
-  templates (rows of the last layer's weight matrix).
-* ``cluster_tightness``, ``centroid_distances``: how tight the class clusters
-  are relative to the distances between their centroids.
-* ``wrong_class_gaps``, ``margin_spread``: the gaps ``z_t - z_k`` to every
-  wrong class and their variance across the wrong classes.
+* :func:`template_plane_basis` / :func:`template_plane_projection`: the
+  picture of Müller, Kornblith and Hinton (2019): coordinates of
+  penultimate-layer activations in an orthonormal basis of the plane through
+  three class templates (rows of the last layer's weight matrix).
+* :func:`cluster_tightness`, :func:`centroid_distances`: how tight the class
+  clusters are relative to the distances between their centroids.
+* :func:`wrong_class_gaps`, :func:`margin_spread`: the gaps
+  :math:`z_t - z_k` to every wrong class and their variance across the wrong
+  classes.
 """
 
 from __future__ import annotations
@@ -78,14 +80,28 @@ def _signed_points(x, y) -> np.ndarray:
 
 
 def binary_ls_logistic_loss(margins, alpha: float = 0.0, convention: str = "uniform"):
-    """Label-smoothed logistic loss as a function of the margin ``m = y w.x``.
+    r"""Label-smoothed logistic loss as a function of the margin :math:`m = y\, w^\top x`.
 
-    Two classes, the true one with smoothed target ``c = y_true`` (``1 - alpha/2``
-    in the uniform convention, ``1 - eps`` off-target):
-    ``l(m) = -c log sigmoid(m) - (1 - c) log sigmoid(-m)``,
-    which is the LS cross-entropy of the two logits ``(m, 0)`` with the true
-    class first.  Minimised at ``m = log(c / (1 - c))``, i.e.
-    ``optimal_logit_gap(alpha, 2, convention)``.
+    Two classes, the true one with smoothed target :math:`c = y^{\mathrm{LS}}_t`
+    (:math:`1 - \alpha/2` in the uniform convention, :math:`1 - \varepsilon`
+    off-target):
+
+    .. math::
+
+        \ell(m) = -c \log\sigma(m) - (1 - c)\log\sigma(-m),
+
+    the LS cross-entropy of the two logits :math:`(m, 0)` with the true class
+    first. Minimised at :math:`m = \log\frac{c}{1-c}`, the
+    :func:`lsmath.closed_forms.optimal_logit_gap` for :math:`K = 2`.
+
+    Args:
+        margins: :math:`m`, a scalar or an array of margins.
+        alpha: smoothing :math:`\alpha` (or :math:`\varepsilon` when
+            ``convention="off_target"``), a scalar in :math:`[0, 1]`.
+        convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        :math:`\ell(m)`, an array of the shape of ``margins``.
 
     Example:
         >>> round(float(binary_ls_logistic_loss(0.0)), 4)   # log 2
@@ -101,7 +117,13 @@ def binary_ls_logistic_loss(margins, alpha: float = 0.0, convention: str = "unif
 
 @dataclass(frozen=True)
 class GDPath:
-    """Gradient-descent iterates recorded at ``steps`` (``weights[i]`` after ``steps[i]`` steps)."""
+    """Gradient-descent iterates recorded at ``steps``.
+
+    Attributes:
+        steps: the recorded step counts, shape ``(R,)``, sorted.
+        weights: the weights after each recorded step, shape ``(R, d)``
+            (``weights[i]`` after ``steps[i]`` steps).
+    """
 
     steps: np.ndarray
     weights: np.ndarray
@@ -129,23 +151,27 @@ def logistic_gd(
     record_at=None,
     w0=None,
 ) -> GDPath:
-    """Full-batch gradient descent on the mean LS logistic loss of ``w -> w . x`` (no bias).
+    r"""Full-batch gradient descent on the mean LS logistic loss of a linear model.
 
-    Minimises ``L(w) = mean_i l(y_i w . x_i)`` with ``l`` from
-    :func:`binary_ls_logistic_loss`; ``alpha = 0`` is the plain logistic loss.
-    The gradient is ``mean_i (sigmoid(m_i) - c) y_i x_i`` with ``c = y_true``,
-    so one step costs two small matrix-vector products and one ``expit``
-    (a few microseconds for 100 points in 2-D: 10^6 steps take seconds).
+    Minimises :math:`L(w) = \frac1n \sum_i \ell(y_i\, w^\top x_i)` (no bias)
+    with :math:`\ell` from :func:`binary_ls_logistic_loss`; :math:`\alpha = 0`
+    is the plain logistic loss. The gradient is
+    :math:`\frac1n \sum_i (\sigma(m_i) - c)\, y_i x_i` with
+    :math:`c = y^{\mathrm{LS}}_t`, so one step costs two small matrix-vector
+    products and one ``expit`` (a few microseconds for 100 points in 2-D:
+    :math:`10^6` steps take seconds).
 
     Args:
         x: points, shape ``(n, d)``.
-        y: labels in ``{0, 1}`` or ``{-1, +1}``, shape ``(n,)``.
-        steps: number of gradient steps (>= 0).
-        alpha, convention: label smoothing of the two-class targets.
-        lr: step size (> 0).
-        record_at: step counts at which to record ``w`` (each in ``[0, steps]``);
-            default: every power of ten and ``steps``.
-        w0: starting point (default zeros).
+        y: labels in :math:`\{0, 1\}` or :math:`\{-1, +1\}`, shape ``(n,)``.
+        steps: number of gradient steps (an integer :math:`\ge 0`).
+        alpha: smoothing of the two-class targets, :math:`\alpha` (or
+            :math:`\varepsilon`).
+        convention: ``"uniform"`` or ``"off_target"``.
+        lr: step size :math:`\eta > 0`.
+        record_at: step counts at which to record :math:`w` (each in
+            ``[0, steps]``); default: every power of ten and ``steps``.
+        w0: starting point, shape ``(d,)`` (default zeros).
 
     Returns:
         :class:`GDPath` with the sorted unique recorded ``steps`` and ``weights``.
@@ -199,19 +225,26 @@ def logistic_gd(
 
 
 def max_margin_direction_2d(x, y):
-    """Max-margin (hard-margin SVM, no bias) unit direction of separable 2-D data.
+    r"""Max-margin (hard-margin SVM, no bias) unit direction of separable 2-D data.
 
-    Maximises ``gamma(u) = min_i y_i u . x_i`` over unit vectors ``u``.  Writing
-    ``a_i = y_i x_i``, each ``a_i . u(theta)`` is a sinusoid in the angle, and the
-    maximum of their lower envelope is either at the peak of one of them
-    (``u = a_i / |a_i|``) or where two of them cross (``u`` orthogonal to
-    ``a_i - a_j``).  All those candidates are checked: the answer is exact,
-    not a grid search.
+    Maximises :math:`\gamma(u) = \min_i y_i\, u^\top x_i` over unit vectors
+    :math:`u`. Writing :math:`a_i = y_i x_i`, each :math:`a_i^\top u(\theta)` is
+    a sinusoid in the angle :math:`\theta`, and the maximum of their lower
+    envelope is either at the peak of one of them
+    (:math:`u = a_i / \lVert a_i \rVert`) or where two of them cross
+    (:math:`u \perp a_i - a_j`). All those candidates are checked: the answer
+    is exact, not a grid search.
+
+    Args:
+        x: points, shape ``(n, 2)``.
+        y: labels in :math:`\{0, 1\}` or :math:`\{-1, +1\}`, shape ``(n,)``.
 
     Returns:
-        ``(u, gamma)``: the unit direction (shape ``(2,)``) and the margin.
-        ``1 / gamma`` is the norm of the SVM solution ``min ||w|| s.t. y_i w.x_i >= 1``,
-        and so the rate ``||w_t|| ~ (1 / gamma) log t`` of Soudry et al. (2018).
+        ``(u, gamma)``: the unit direction (shape ``(2,)``) and the margin
+        :math:`\gamma`. :math:`1/\gamma` is the norm of the SVM solution
+        :math:`\min \lVert w \rVert` subject to :math:`y_i\, w^\top x_i \ge 1`,
+        and so sets the rate :math:`\lVert w_t \rVert \sim \gamma^{-1} \log t`
+        of Soudry et al. (2018).
 
     Raises:
         ValueError: if ``x`` is not ``(n, 2)`` or the data are not
@@ -248,13 +281,24 @@ def max_margin_direction_2d(x, y):
 
 
 def template_plane_basis(weights, classes) -> np.ndarray:
-    """Orthonormal basis (columns, shape ``(D, 2)``) of ``span(w_b - w_a, w_c - w_a)``.
+    r"""Orthonormal basis of the plane through three class templates.
 
-    ``weights`` is the last layer's weight matrix, shape ``(K, D)`` (row ``k`` is
-    the template of class ``k``); ``classes = (a, b, c)`` are three distinct rows.
-    Gram-Schmidt: the first axis points from template ``a`` to template ``b``;
-    the second is the component of ``w_c - w_a`` orthogonal to it (so template
-    ``c`` has a positive second coordinate).
+    The columns span :math:`\operatorname{span}(w_b - w_a,\ w_c - w_a)`, by
+    Gram-Schmidt: the first axis points from template :math:`a` to template
+    :math:`b`; the second is the component of :math:`w_c - w_a` orthogonal to
+    it (so template :math:`c` has a positive second coordinate).
+
+    Args:
+        weights: the last layer's weight matrix, shape ``(K, D)``; row
+            :math:`k` is the template :math:`w_k` of class :math:`k`.
+        classes: three distinct class indices ``(a, b, c)``.
+
+    Returns:
+        ``(D, 2)`` NumPy array with orthonormal columns.
+
+    Example:
+        >>> template_plane_basis(np.eye(3), (0, 1, 2)).shape
+        (3, 2)
     """
     w = _as_numpy(weights, "weights")
     if w.ndim != 2:
@@ -280,13 +324,22 @@ def template_plane_basis(weights, classes) -> np.ndarray:
 
 
 def template_plane_projection(features, weights, classes) -> np.ndarray:
-    """2-D coordinates of ``features`` (shape ``(N, D)``) in the plane of three class templates.
+    r"""2-D coordinates of penultimate-layer features in the plane of three templates.
 
-    The coordinates are ``(h - w_a) @ Q`` with ``Q = template_plane_basis(weights, classes)``:
-    the orthogonal projection of each activation ``h`` onto the affine plane
-    through the templates ``w_a, w_b, w_c``, with ``w_a`` at the origin.  (The
-    picture of Mueller, Kornblith & Hinton 2019.)  Template ``k`` itself lands at
-    ``(w_k - w_a) @ Q``.
+    The coordinates are :math:`(h - w_a)^\top Q` with
+    :math:`Q` = :func:`template_plane_basis` ``(weights, classes)``: the
+    orthogonal projection of each activation :math:`h` onto the affine plane
+    through the templates :math:`w_a, w_b, w_c`, with :math:`w_a` at the origin
+    (the picture of Müller, Kornblith and Hinton, 2019). Template :math:`k`
+    itself lands at :math:`(w_k - w_a)^\top Q`.
+
+    Args:
+        features: activations :math:`h`, shape ``(N, D)``.
+        weights: the last layer's weight matrix, shape ``(K, D)``.
+        classes: three distinct class indices ``(a, b, c)``.
+
+    Returns:
+        ``(N, 2)`` NumPy array of coordinates.
 
     Example:
         >>> W = np.eye(3, 4)                        # templates e_0, e_1, e_2 in R^4
@@ -316,9 +369,21 @@ def _class_groups(coords, labels):
 
 
 def centroid_distances(coords, labels) -> np.ndarray:
-    """Pairwise Euclidean distances between class centroids.
+    r"""Pairwise Euclidean distances between class centroids.
 
-    Condensed, in the ``i < j`` order of the sorted labels.
+    :math:`\lVert \mu_k - \mu_l \rVert_2` for every pair of classes
+    :math:`k < l`, condensed, in the order of the sorted labels.
+
+    Args:
+        coords: points, shape ``(N, d)``.
+        labels: their classes, shape ``(N,)``, at least two distinct values.
+
+    Returns:
+        NumPy array of length :math:`C(C-1)/2` for :math:`C` classes.
+
+    Example:
+        >>> centroid_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([0, 1]))
+        array([5.])
     """
     c, lab, classes = _class_groups(coords, labels)
     cents = np.stack([c[lab == k].mean(axis=0) for k in classes])
@@ -327,12 +392,24 @@ def centroid_distances(coords, labels) -> np.ndarray:
 
 
 def cluster_tightness(coords, labels) -> float:
-    """Within-class spread relative to the distance between class centroids.
+    r"""Within-class spread relative to the distance between class centroids.
 
-    ``mean_k rms_k / mean_{k<l} |mu_k - mu_l|``, where ``rms_k`` is the root mean
-    squared distance of class ``k``'s points to their centroid ``mu_k``.
-    Scale-free (multiplying every coordinate by a constant leaves it unchanged);
-    smaller means tighter, better separated clusters.
+    .. math::
+
+        \frac{\operatorname{mean}_k \operatorname{rms}_k}
+             {\operatorname{mean}_{k<l} \lVert \mu_k - \mu_l \rVert_2},
+
+    where :math:`\operatorname{rms}_k` is the root mean squared distance of
+    class :math:`k`'s points to their centroid :math:`\mu_k`. Scale-free
+    (multiplying every coordinate by a constant leaves it unchanged); smaller
+    means tighter, better separated clusters.
+
+    Args:
+        coords: points, shape ``(N, d)``.
+        labels: their classes, shape ``(N,)``, at least two distinct values.
+
+    Returns:
+        The ratio, a float.
 
     Example:
         >>> pts = np.array([[0.0, 0.0], [0.2, 0.0], [4.0, 0.0], [4.2, 0.0]])
@@ -348,7 +425,14 @@ def cluster_tightness(coords, labels) -> float:
 
 
 def wrong_class_gaps(logits, labels) -> np.ndarray:
-    """Gaps ``z_t - z_k`` to every wrong class ``k != t``: shape ``(N, K - 1)``.
+    r"""Gaps :math:`z_t - z_k` to every wrong class :math:`k \ne t`.
+
+    Args:
+        logits: :math:`z`, shape ``(N, K)`` with :math:`K \ge 2`.
+        labels: true classes :math:`t`, shape ``(N,)``, in :math:`[0, K)`.
+
+    Returns:
+        NumPy array of shape ``(N, K - 1)``, the wrong classes in index order.
 
     Example:
         >>> wrong_class_gaps(np.array([[3.0, 1.0, 0.0]]), np.array([0]))
@@ -370,10 +454,17 @@ def wrong_class_gaps(logits, labels) -> np.ndarray:
 
 
 def margin_spread(logits, labels) -> np.ndarray:
-    """Per-example variance across the wrong classes of the gaps ``z_t - z_k`` (shape ``(N,)``).
+    r"""Per-example variance of the gaps :math:`z_t - z_k` across the wrong classes.
 
     Zero exactly when every wrong class sits at the same gap, as at the
     minimiser of the LS loss.
+
+    Args:
+        logits: :math:`z`, shape ``(N, K)`` with :math:`K \ge 2`.
+        labels: true classes :math:`t`, shape ``(N,)``, in :math:`[0, K)`.
+
+    Returns:
+        NumPy array of shape ``(N,)``.
 
     Example:
         >>> margin_spread(np.array([[3.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), np.array([0, 0]))

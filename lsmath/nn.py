@@ -36,24 +36,32 @@ __all__ = ["LabelSmoothingCrossEntropy"]
 
 
 class LabelSmoothingCrossEntropy(torch.nn.Module):
-    """Label-smoothed cross-entropy as an ``nn.Module`` (drop-in for ``nn.CrossEntropyLoss``).
+    r"""Label-smoothed cross-entropy as an ``nn.Module`` (drop-in for ``nn.CrossEntropyLoss``).
 
-    ``loss = ls_cross_entropy(input, target, label_smoothing, convention=...,
+    Per sample, :math:`-\sum_k y^{\mathrm{LS}}_k \log p_k` with
+    :math:`y^{\mathrm{LS}} = (1-\alpha)\, e_t + \alpha\, \pi` (:math:`\pi` the
+    prior, :math:`u` by default), computed by
+    ``ls_cross_entropy(input, target, label_smoothing, convention=...,
     weight=..., ignore_index=..., reduction=..., prior=...)``; see
-    :func:`lsmath.losses.ls_cross_entropy` for the formula. ``weight`` and ``prior``
+    :func:`lsmath.losses.ls_cross_entropy` for the weighted and reduced
+    forms. ``weight`` and ``prior``
     are registered as buffers, so ``.to(device)`` and ``state_dict`` treat
     them as ``nn.CrossEntropyLoss`` treats its ``weight``.
 
     Args:
-        weight: optional ``(K,)`` class weights.
-        size_average, reduce: deprecated PyTorch arguments, mapped to
-            ``reduction`` exactly as ``nn.CrossEntropyLoss`` maps them.
+        weight: optional ``(K,)`` class weights :math:`w_k`.
+        size_average: deprecated PyTorch argument, mapped to ``reduction``
+            exactly as ``nn.CrossEntropyLoss`` maps it.
         ignore_index: class-index targets equal to it contribute nothing.
+        reduce: deprecated PyTorch argument, mapped to ``reduction`` exactly
+            as ``nn.CrossEntropyLoss`` maps it.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        label_smoothing: ``alpha`` (float or 0-d tensor) in the chosen
-            convention; values below 0 are negative label smoothing.
+        label_smoothing: :math:`\alpha` (or :math:`\varepsilon` when
+            ``convention="off_target"``), a float or a 0-d tensor; values below
+            0 are negative label smoothing.
         convention: ``"uniform"`` (PyTorch's meaning) or ``"off_target"``.
-        prior: optional length-K probability vector replacing the uniform one.
+        prior: optional length-:math:`K` probability vector :math:`\pi`
+            replacing the uniform :math:`u`.
 
     Shapes:
         input ``(N, K)``, ``(K,)`` or ``(N, K, d1, ...)``; target class indices

@@ -27,7 +27,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SeedSummary:
-    """Mean, sample standard deviation and count of one quantity over seeds."""
+    """Mean, sample standard deviation and count of one quantity over seeds.
+
+    Attributes:
+        mean: the mean over the seeds.
+        std: the sample standard deviation (``ddof=1``).
+        n: the number of seeds.
+    """
 
     mean: float
     std: float
@@ -39,7 +45,15 @@ class SeedSummary:
 
 @dataclass(frozen=True)
 class PairedInterval:
-    """Mean paired difference ``a - b`` and its two-sided t interval."""
+    r"""Mean paired difference :math:`\bar\Delta` of ``a - b`` and its two-sided t interval.
+
+    Attributes:
+        mean: the mean difference :math:`\bar\Delta`.
+        low: the lower end of the interval.
+        high: the upper end of the interval.
+        n: the number of pairs (seeds).
+        confidence: the confidence level, e.g. 0.95.
+    """
 
     mean: float
     low: float
@@ -80,10 +94,16 @@ def _as_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
 
 
 def t_quantile(prob: float, dof: int) -> float:
-    """Quantile of Student's t distribution with ``dof`` degrees of freedom.
+    r"""Quantile of Student's t distribution with ``dof`` degrees of freedom.
 
-    Found by bisection on the regularised incomplete beta function (no SciPy
-    needed); agrees with ``scipy.stats.t.ppf`` to 1e-10.
+    The :math:`t` with :math:`P(T_\nu \le t) = ` ``prob`` for
+    :math:`\nu` = ``dof``, found by bisection on the closed-form t
+    distribution function for integer :math:`\nu` (no SciPy needed); agrees
+    with ``scipy.stats.t.ppf`` to :math:`10^{-10}`.
+
+    Args:
+        prob: the probability, in :math:`[0.5, 1)`.
+        dof: the degrees of freedom :math:`\nu`, a positive integer.
 
     Example:
         >>> round(t_quantile(0.975, 4), 4)
@@ -129,6 +149,9 @@ def t_quantile(prob: float, dof: int) -> float:
 def summarize_seeds(values: Sequence[float] | np.ndarray) -> SeedSummary:
     """Mean and sample standard deviation (``ddof=1``) of per-seed values.
 
+    Args:
+        values: one value per seed (at least two), finite.
+
     Example:
         >>> str(summarize_seeds([1.0, 2.0, 3.0]))
         '2 ± 1 (n=3)'
@@ -143,12 +166,22 @@ def paired_interval(
     *,
     confidence: float = 0.95,
 ) -> PairedInterval:
-    """Two-sided Student-t interval for the mean of the paired differences ``a - b``.
+    r"""Two-sided Student-t interval for the mean of the paired differences ``a - b``.
 
     ``a[i]`` and ``b[i]`` come from the same seed (same data split and
-    initialisation), so the pairing removes what the seeds share. A claim
-    "``a`` exceeds ``b``" is asserted as ``paired_interval(a, b).positive``:
-    the mean difference is more than ``t * std / sqrt(n)`` above zero.
+    initialisation), so the pairing removes what the seeds share. With
+    :math:`\Delta_i = a_i - b_i` over :math:`n` seeds, the interval is
+
+    .. math:: \bar\Delta \pm t_{n-1,\,(1+c)/2}\, \frac{s_\Delta}{\sqrt n},
+
+    :math:`s_\Delta` the sample standard deviation and :math:`c` the
+    confidence. A claim "``a`` exceeds ``b``" is asserted as
+    ``paired_interval(a, b).positive``: the whole interval lies above zero.
+
+    Args:
+        a: one value per seed under the first treatment.
+        b: one value per seed under the second, in the same seed order.
+        confidence: the confidence level :math:`c`, in :math:`(0, 1)`.
 
     Example:
         >>> iv = paired_interval([3.0, 3.2, 2.9, 3.1], [1.0, 1.1, 1.2, 0.9])
