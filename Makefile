@@ -43,9 +43,11 @@ unit: venv
 # The stored outputs were made with 1 thread; this run uses 2 (another numeric
 # path: every training run changes), so an experiment's asserted conclusions
 # must hold on a machine other than the one that stored them.
+# Two chapters run at a time (CHECK_JOBS), each in its own light environment.
 CHECK_THREADS ?= 2
+CHECK_JOBS ?= 2
 notebooks: venv
-	LSMATH_NUM_THREADS=$(CHECK_THREADS) $(PY) tests/run_notebooks.py --venv $(VENV) $(if $(NB),$(NB),$(CHAPTERS))
+	LSMATH_NUM_THREADS=$(CHECK_THREADS) $(PY) tests/run_notebooks.py --venv $(VENV) --jobs $(CHECK_JOBS) $(if $(NB),$(NB),$(CHAPTERS))
 
 # Authors' quick loop: strict nbval of NB with this checkout on PYTHONPATH
 # (no wheel, no uninstall), under the check's thread count.
