@@ -175,7 +175,7 @@ def overview() -> str:
     for module, _title, _chapter, line in MODULES:
         mod = importlib.import_module(f"lsmath.{module}")
         lines += [
-            f"### {{doc}}`lsmath.{module} <api/{module}>`",
+            f"## {{doc}}`lsmath.{module} <api/{module}>`",
             "",
             line[0].upper() + line[1:] + ".",
             "",
