@@ -1,19 +1,29 @@
-"""A pybtex style whose bibliography labels are author-year, as the text cites.
+"""Author-year citations in round brackets, and a bibliography listed under the same labels.
 
-The book cites with ``bibtex_reference_style: author_year`` ("Szegedy et al.,
-2016"), so the bibliography lists each entry under the same label instead of
-pybtex's alphabetic "[SVI+16]". Entries are sorted by author, year, title, and
-print their DOI or URL (unsrt's fields). Loaded as a Sphinx local extension
-(``_config.yml``: ``sphinx.local_extensions``).
+The text cites with ``bibtex_reference_style: author_year_round``, defined here:
+sphinxcontrib-bibtex's author-year style with round brackets, so that
+``{cite:t}`muller2019does``` reads "Müller et al. (2019)" and
+``{cite:p}`muller2019does``` (or plain ``{cite}``) reads "(Müller et al., 2019)".
+The pybtex formatting style ``authoryear`` lists each entry under the same
+author-year label ("Müller et al., 2019") instead of pybtex's alphabetic
+"[MKH19]"; entries are sorted by author, year, title, and print their DOI or
+URL (unsrt's fields). Loaded as a Sphinx local extension (``_config.yml``:
+``sphinx.local_extensions``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
+import sphinxcontrib.bibtex.plugin
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.author_year import (
+    AuthorYearReferenceStyle,
+)
 
 
 def _surname(person) -> str:
@@ -58,6 +68,28 @@ class AuthorYearStyle(UnsrtStyle):
 
 
 register_plugin("pybtex.style.formatting", "authoryear", AuthorYearStyle)
+
+
+def _round() -> BracketStyle:
+    return BracketStyle(left="(", right=")")
+
+
+@dataclass
+class RoundAuthorYearReferenceStyle(AuthorYearReferenceStyle):
+    """``(Müller et al., 2019)`` and ``Müller et al. (2019)``."""
+
+    bracket_parenthetical: BracketStyle = field(default_factory=_round)
+    bracket_textual: BracketStyle = field(default_factory=_round)
+    bracket_author: BracketStyle = field(default_factory=_round)
+    bracket_label: BracketStyle = field(default_factory=_round)
+    bracket_year: BracketStyle = field(default_factory=_round)
+
+
+sphinxcontrib.bibtex.plugin.register_plugin(
+    "sphinxcontrib.bibtex.style.referencing",
+    "author_year_round",
+    RoundAuthorYearReferenceStyle,
+)
 
 
 def setup(app):
