@@ -32,11 +32,14 @@ In the off-target convention replace :math:`\alpha` by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 
 from ._validation import as_logit_matrix, check_num_classes, reject_negative_smoothing
-from .losses import ls_gradient
+from .losses import ls_cross_entropy, ls_gradient
 from .targets import smoothed_target_values, uniform_alpha
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "restoring_force_norm",
     "gradient_component_bounds",
     "stationary_logits",
+    "train_ensemble",
 ]
 
 
@@ -319,3 +323,125 @@ def stationary_logits(
     z = np.full(k, np.log(float(y_other)))
     z[target] = np.log(float(y_true))
     return z - z.mean()
+
+
+def train_ensemble(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    alphas: Sequence[float],
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    seeds: Sequence[int] | None = None,
+    on_epoch: Callable[[int, torch.Tensor], dict] | None = None,
+) -> dict[str, np.ndarray]:
+    r"""Train :math:`M` networks at once with Adam, member :math:`m` on the LS loss
+    with smoothing ``alphas[m]`` (uniform convention).
+
+    The objective is :math:`\sum_m L_{\mathrm{LS}}(z^{(m)}, y; \alpha_m)`, each
+    term the batch mean of one member. A member's parameters receive only the
+    gradient of its own term and Adam acts elementwise, so every member follows
+    the trajectory it would follow if trained alone (up to floating-point
+    rounding), at the cost of one batched forward and backward pass.
+
+    Args:
+        net: maps inputs of shape ``(M, B, F)`` to logits ``(M, B, K)``, e.g.
+            :class:`lsmath.applications.EnsembleMLP`; deterministic (no
+            dropout), trained in place.
+        x: inputs ``(N, F)``, shared by all members.
+        y: class indices ``(N,)``.
+        alphas: the smoothing :math:`\alpha_m \in [0, 1]` of each member
+            (length :math:`M`).
+        epochs: the number of passes over the data (an integer >= 1).
+        batch_size: mini-batch size; ``None`` for full-batch steps (one step
+            an epoch, no shuffling).
+        lr: Adam's learning rate (> 0).
+        seeds: per-member seeds of the batch order (default 0 for all); a
+            member reshuffles every epoch with its own generator.
+        on_epoch: called after every epoch as ``on_epoch(epoch, logits)`` with
+            the logits ``(M, N, K)`` of every member on all of ``x`` (no
+            gradient); returns a dict of per-member values (length ``M``).
+
+    Returns:
+        ``{"loss": ..., key: ...}``, each an array of shape ``(epochs, M)``:
+        the mean training loss of each member in each epoch, and every value
+        ``on_epoch`` returned.
+
+    Example:
+        >>> import torch
+        >>> from lsmath.applications import EnsembleMLP
+        >>> x, y = torch.randn(32, 4), torch.arange(32) % 3
+        >>> net = EnsembleMLP(2, [4, 8, 3], seed=0)
+        >>> hist = train_ensemble(net, x, y, [0.0, 0.1], epochs=5)
+        >>> hist["loss"].shape
+        (5, 2)
+    """
+    if not isinstance(net, torch.nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError("x must be a tensor of shape (N, F)")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},) to match x")
+    alphas = [float(a) for a in alphas]
+    if not alphas or not all(0.0 <= a <= 1.0 for a in alphas):
+        raise ValueError(
+            f"alphas must be a non-empty list of values in [0, 1], got {alphas}"
+        )
+    m = len(alphas)
+    seeds = [0] * m if seeds is None else list(seeds)
+    if len(seeds) != m:
+        raise ValueError(
+            f"seeds must have one entry per member ({m}), got {len(seeds)}"
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    n = x.shape[0]
+    full = batch_size is None or batch_size >= n
+    if not full and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, Integral)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
+        )
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not lr > 0:
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    x_all, y_all = x.expand(m, -1, -1), y.expand(m, -1)
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    hist: dict[str, list] = {"loss": []}
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        logits = net(xb)
+        if logits.dim() != 3 or logits.shape[0] != m:
+            raise ValueError(f"net must return logits of shape ({m}, B, K)")
+        losses = torch.stack(
+            [ls_cross_entropy(logits[k], yb[k], alphas[k]) for k in range(m)]
+        )
+        opt.zero_grad()
+        losses.sum().backward()
+        opt.step()
+        return losses.detach()
+
+    def record(epoch: int, logits: torch.Tensor) -> None:
+        for key, value in (on_epoch(epoch, logits) if on_epoch else {}).items():
+            hist.setdefault(key, []).append(np.asarray(value, dtype=float))
+
+    net.train()
+    for epoch in range(epochs):
+        if full:
+            losses = step(x_all, y_all)
+        else:
+            perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
+            total = torch.zeros(m)
+            for start in range(0, n, batch_size):
+                idx = perms[:, start : start + batch_size]
+                total += step(x[idx], y[idx]) * idx.shape[1]
+            losses = total / n
+        hist["loss"].append(losses.numpy())
+        with torch.no_grad():
+            record(epoch, net(x_all))
+    return {key: np.stack(values) for key, values in hist.items()}

@@ -217,3 +217,87 @@ def test_errors():
         dyn.cross_entropy_gradient(torch.zeros(2), torch.tensor([-1.0, 2.0]))
     with pytest.raises(TypeError):
         dyn.restoring_force_norm(0.1, 2.5)
+
+
+def _train_member_alone(weights, biases, x, y, alpha, epochs, batch_size, seed):
+    """One member as a plain nn.Sequential, trained with F.cross_entropy."""
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        lin = torch.nn.Linear(*w.shape)
+        with torch.no_grad():
+            lin.weight.copy_(w.T)
+            lin.bias.copy_(b[0])
+        layers.append(lin)
+        if i < len(weights) - 1:
+            layers.append(torch.nn.LeakyReLU(0.2))
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), batch_size):
+            idx = perm[start : start + batch_size]
+            loss = F.cross_entropy(net(x[idx]), y[idx], label_smoothing=alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return net(x)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_train_ensemble_equals_members_trained_alone(batch_size):
+    from lsmath.applications import EnsembleMLP
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 5, generator=gen), torch.arange(24) % 3
+    net = EnsembleMLP(3, [5, 7, 3], seed=1)
+    w0 = [w.detach().clone() for w in net.weights]
+    b0 = [b.detach().clone() for b in net.biases]
+    alphas, seeds = [0.0, 0.1, 0.3], [4, 5, 4]
+    hist = dyn.train_ensemble(
+        net,
+        x,
+        y,
+        alphas,
+        epochs=6,
+        batch_size=batch_size,
+        lr=1e-2,
+        seeds=seeds,
+        on_epoch=lambda epoch, z: {"acc": (z.argmax(-1) == y).float().mean(1)},
+    )
+    assert hist["loss"].shape == hist["acc"].shape == (6, 3)
+    with torch.no_grad():
+        z_ens = net(x.expand(3, -1, -1))
+    for m in range(3):
+        alone = _train_member_alone(
+            [w[m] for w in w0],
+            [b[m] for b in b0],
+            x,
+            y,
+            alphas[m],
+            6,
+            batch_size or len(x),
+            seeds[m],
+        )
+        assert torch.allclose(z_ens[m], alone, atol=1e-5)
+        assert hist["acc"][-1, m] == float((alone.argmax(1) == y).float().mean())
+
+
+def test_train_ensemble_errors():
+    from lsmath.applications import EnsembleMLP
+
+    net, x, y = EnsembleMLP(2, [3, 2], seed=0), torch.zeros(4, 3), torch.zeros(4).long()
+    with pytest.raises(ValueError, match="alphas"):
+        dyn.train_ensemble(net, x, y, [0.0, 1.5], epochs=1)
+    with pytest.raises(ValueError, match="seeds"):
+        dyn.train_ensemble(net, x, y, [0.0, 0.1], epochs=1, seeds=[0])
+    with pytest.raises(ValueError, match="epochs"):
+        dyn.train_ensemble(net, x, y, [0.0, 0.1], epochs=0)
+    with pytest.raises(ValueError, match="net must return"):
+        flat = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Flatten(0, 1))
+        dyn.train_ensemble(flat, x, y, [0.0, 0.1], epochs=1)
+    with pytest.raises(ValueError, match="y must"):
+        dyn.train_ensemble(net, x, y[:3], [0.0, 0.1], epochs=1)
+    with pytest.raises(TypeError, match="net"):
+        dyn.train_ensemble("net", x, y, [0.0], epochs=1)
