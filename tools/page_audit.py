@@ -47,16 +47,19 @@ def chromium() -> str | None:
 
 WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head>
 <body style="margin:0">
-<iframe id="page" src="{src}" style="border:0;width:{width}px;height:{height}px;
-margin-top:-{offset}px;display:block"></iframe>
+{frames}
 <script>
 window.addEventListener("message", function (e) {{
   var pre = document.createElement("pre");
-  pre.id = "ls-audit";
+  pre.className = "ls-audit";
   pre.textContent = e.data;
   document.body.appendChild(pre);
 }});
 </script></body></html>"""
+FRAME = (
+    '<iframe src="{src}" style="border:0;width:{width}px;height:{height}px;'
+    'margin-top:-{offset}px;display:block"></iframe>'
+)
 
 
 def _run_chromium(args: list[str], browser: str | None) -> subprocess.CompletedProcess:
@@ -68,41 +71,47 @@ def _run_chromium(args: list[str], browser: str | None) -> subprocess.CompletedP
             [browser, *FLAGS, f"--user-data-dir={profile}", *args],
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
         )
 
 
 class _Copies:
-    """The audited copy of a page and its wrapper, beside the page (relative
-    links to _static must resolve); removed afterwards."""
+    """Audited copies of pages (the audit script appended), beside each page so
+    that relative links to _static resolve, and one wrapper page holding them
+    in iframes of the audited width; all removed afterwards."""
 
-    def __init__(self, page: pathlib.Path, width: int, height: int, offset: int = 0):
-        html = page.read_text(encoding="utf-8")
+    def __init__(self, pages, html_dir, width: int, height: int, offset: int = 0):
         script = f"<script>{AUDIT_JS.read_text(encoding='utf-8')}</script>"
-        stem = f"_audit_{page.stem}_{width}_{offset}"
-        self.inner = page.parent / f"{stem}_page.html"
-        self.outer = page.parent / f"{stem}.html"
-        self.inner.write_text(html.replace("</body>", script + "</body>"), "utf-8")
-        self.outer.write_text(
-            WRAPPER.format(
-                src=self.inner.name, width=width, height=height, offset=offset
-            ),
-            "utf-8",
-        )
+        self.files = []
+        frames = []
+        for page in pages:
+            inner = page.parent / f"_audit_{page.stem}.html"
+            html = page.read_text(encoding="utf-8")
+            inner.write_text(html.replace("</body>", script + "</body>"), "utf-8")
+            self.files.append(inner)
+            src = inner.relative_to(html_dir).as_posix()
+            frames.append(
+                FRAME.format(src=src, width=width, height=height, offset=offset)
+            )
+        self.outer = html_dir / f"_audit_wrapper_{width}.html"
+        self.outer.write_text(WRAPPER.format(frames="\n".join(frames)), "utf-8")
+        self.files.append(self.outer)
 
     def __enter__(self) -> pathlib.Path:
         return self.outer
 
     def __exit__(self, *exc) -> None:
-        self.inner.unlink(missing_ok=True)
-        self.outer.unlink(missing_ok=True)
+        for f in self.files:
+            f.unlink(missing_ok=True)
 
 
-def audit_page(page: pathlib.Path, width: int, browser: str | None = None) -> dict:
-    """Open ``page`` in an iframe ``width`` px wide (a phone's viewport can be
-    narrower than Chromium's smallest window) with the audit script; return
-    the script's JSON result."""
-    with _Copies(page, width, 1000) as wrapper:
+def audit_pages(
+    pages: list[pathlib.Path], html_dir: pathlib.Path, width: int, browser=None
+) -> dict[str, dict]:
+    """Open every page in an iframe ``width`` px wide (a phone's viewport can be
+    narrower than Chromium's smallest window), all in one browser run, with
+    the audit script. Returns {page path relative to html_dir: result}."""
+    with _Copies(pages, html_dir, width, 1000) as wrapper:
         res = _run_chromium(
             [
                 f"--window-size={max(width, 500) + 20},1000",
@@ -111,18 +120,30 @@ def audit_page(page: pathlib.Path, width: int, browser: str | None = None) -> di
             ],
             browser,
         )
-    found = re.findall(r'<pre id="ls-audit">(.*?)</pre>', res.stdout, re.S)
-    if not found:
-        raise RuntimeError(
-            f"{page.name} at {width} px: no audit result\n{res.stderr[-1500:]}"
-        )
     import html as html_mod
 
-    return json.loads(html_mod.unescape(found[-1]))
+    results = {}
+    for raw in re.findall(r'<pre class="ls-audit">(.*?)</pre>', res.stdout, re.S):
+        r = json.loads(html_mod.unescape(raw))
+        name = pathlib.Path(r.get("page", "?")).name.removeprefix("_audit_")
+        match = [p for p in pages if p.name == name]
+        key = match[0].relative_to(html_dir).as_posix() if match else name
+        results[key] = r
+    missing = [
+        p.relative_to(html_dir).as_posix()
+        for p in pages
+        if p.relative_to(html_dir).as_posix() not in results
+    ]
+    if missing:
+        raise RuntimeError(
+            f"no audit result at {width} px for {missing}\n{res.stderr[-1500:]}"
+        )
+    return results
 
 
 def screenshots(
     page: pathlib.Path,
+    html_dir: pathlib.Path,
     width: int,
     height: int,
     out_dir: pathlib.Path,
@@ -134,7 +155,7 @@ def screenshots(
     shots = []
     for k, offset in enumerate(range(0, max(height, 1), window)):
         out = out_dir / f"{page.stem}_{width}_{k:02d}.png"
-        with _Copies(page, width, height, offset) as wrapper:
+        with _Copies([page], html_dir, width, height, offset) as wrapper:
             _run_chromium(
                 [
                     f"--window-size={width},{min(window, height - offset)}",
@@ -159,24 +180,34 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--screenshots", type=pathlib.Path, help="also save full-page screenshots here"
     )
+    ap.add_argument(
+        "--only", nargs="*", default=[], help="page stems to audit (and list in full)"
+    )
     args = ap.parse_args(argv)
+    html_dir = args.html_dir.resolve()
+    found = [p for p in pages(html_dir) if not args.only or p.stem in args.only]
     results = {}
-    for page in pages(args.html_dir):
-        name = str(page.relative_to(args.html_dir / "chapters"))
-        for label, width in WIDTHS.items():
-            r = audit_page(page, width)
+    for label, width in WIDTHS.items():
+        for name, r in audit_pages(found, html_dir, width).items():
             results[f"{name}@{label}"] = r
-            if args.screenshots and "height" in r:
-                args.screenshots.mkdir(parents=True, exist_ok=True)
-                screenshots(page, width, r["height"], args.screenshots)
             imgs = r.get("images", [])
             print(
                 f"{name:42s} {label:7s} overflow {len(r.get('overflow', [])):3d}"
                 f"  no-caption {sum(not i['caption'] for i in imgs):2d}"
                 f"  bad-alt {sum(bad_alt(i['alt']) for i in imgs):2d}"
-                f"  open-solutions {sum(not s['hidden'] for s in r.get('solutions', [])):2d}"
+                f"  open-solutions {sum(not s['hidden'] for s in r['solutions']):2d}"
                 f"  page-scroll {r.get('page_scroll_px', 0)}"
             )
+            if args.only:
+                for o in r["overflow"]:
+                    print(f"    {o['overflow_px']:4d} px too wide: {o['what']}")
+                for i in imgs:
+                    if not i["caption"] or bad_alt(i["alt"]):
+                        print(f"    figure without caption/alt: {i['src']}")
+            if args.screenshots and "height" in r:
+                args.screenshots.mkdir(parents=True, exist_ok=True)
+                page = html_dir / name
+                screenshots(page, html_dir, width, r["height"], args.screenshots)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

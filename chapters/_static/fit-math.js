@@ -1,5 +1,5 @@
 // Shrink a display equation that is wider than the text column (on a phone)
-// so that it fits, down to 60 % of its size; reader.css lets a still wider one
+// so that it fits, down to 50 % of its size; reader.css lets a still wider one
 // scroll inside its own box. Re-run when the window is resized or a dropdown
 // (hidden code, a solution) is opened.
 (function () {
@@ -12,7 +12,7 @@
       var avail = el.clientWidth;
       var need = el.scrollWidth;
       if (avail > 0 && need > avail + 1) {
-        el.style.fontSize = Math.max(60, Math.floor((100 * avail) / need)) + "%";
+        el.style.fontSize = Math.max(50, Math.floor((100 * avail) / need)) + "%";
       }
     }
   }

@@ -7,26 +7,36 @@
     return el.tagName.toLowerCase() + ": " + text.slice(0, 90);
   }
 
-  // Elements that must fit their column: display equations, tables, code and
-  // printed output, figures.
-  const WIDE = 'mjx-container[display="true"], table, div.highlight pre, img';
+  // Boxes whose content may be wider than they are: display equations,
+  // tables, code and printed output, figures. Each must fit its column, and
+  // must not hide content behind a scroll bar.
+  const WIDE = 'mjx-container, table, div.highlight pre, img';
 
   function overflowing(article) {
     const right = article.getBoundingClientRect().right;
     const out = [];
+    const report = (el, px) =>
+      out.push({ what: describe(el), overflow_px: Math.round(px) });
     for (const el of article.querySelectorAll(WIDE)) {
       const box = el.getBoundingClientRect();
       if (box.width === 0) continue; // not rendered (inside a closed dropdown)
-      const scrolls = el.scrollWidth > el.clientWidth + 2;
-      const sticksOut = box.right > right + 2;
-      if (scrolls || sticksOut) {
-        out.push({
-          what: describe(el),
-          overflow_px: Math.round(Math.max(el.scrollWidth - el.clientWidth, box.right - right)),
-        });
-      }
+      // Only block boxes can hide content behind a scroll bar; glyphs of
+      // inline maths overhang their box by a few px, which is not overflow.
+      const block = el.matches('mjx-container[display="true"], table, pre');
+      const hidden = block ? el.scrollWidth - el.clientWidth : 0;
+      const sticksOut = box.right - right;
+      if (hidden > 2 || sticksOut > 2) report(el, Math.max(hidden, sticksOut));
     }
-    return out;
+    // Anything else that sticks out of the column (a signature, a long word),
+    // outside the boxes above (whose insides they measure themselves).
+    for (const el of article.querySelectorAll("*")) {
+      if (el.closest(WIDE)) continue;
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.right - right <= 2) continue;
+      if (out.some((o) => o.el && o.el.contains(el))) continue;
+      out.push({ el, what: describe(el), overflow_px: Math.round(box.right - right) });
+    }
+    return out.map(({ what, overflow_px }) => ({ what, overflow_px }));
   }
 
   async function audit() {
@@ -34,7 +44,12 @@
       await MathJax.startup.promise;
     }
     const article = document.querySelector("article.bd-article") || document.body;
-    const result = { width: window.innerWidth };
+    const result = { width: window.innerWidth, page: location.pathname };
+    result.scripts = Array.from(document.scripts).map((s) => s.getAttribute("src") || "");
+    result.equations = document.querySelectorAll("mjx-container").length;
+    result.colab = Array.from(document.querySelectorAll("a[href]"))
+      .map((a) => a.href)
+      .filter((h) => h.includes("colab.research.google.com"));
     // Solutions: collapsed before the reader opens them (content not rendered).
     result.solutions = Array.from(article.querySelectorAll("div.solution")).map((s) => {
       const body = s.querySelector("section") || s;
