@@ -2,7 +2,8 @@
 
 ``chapters/api/<module>.md`` holds the module's autodoc (``automodule``) under a
 title; ``chapters/api.md`` lists every public name (each module's ``__all__``)
-with the first sentence of its docstring, between the two marker comments.
+with the first sentence of its docstring (a definition list per module),
+between the two marker comments.
 Run it after adding a module or a public name (and add the new page to
 ``_toc.yml`` under ``chapters/api``):
 
@@ -154,7 +155,6 @@ def first_sentence(obj, module: str) -> str:
         rf"{{py:\1}}`~{module}.\2`",
         text,
     )
-    text = text.replace("|", r"\|")
     return text
 
 
@@ -179,14 +179,12 @@ def overview() -> str:
             "",
             line[0].upper() + line[1:] + ".",
             "",
-            "| name | what it is |",
-            "|---|---|",
         ]
+        # a definition list, not a table: it wraps on a phone
         for name in mod.__all__:
             obj = getattr(mod, name)
             ref = f"{{py:obj}}`~lsmath.{module}.{name}`"
-            lines.append(f"| {ref} | {first_sentence(obj, mod.__name__)} |")
-        lines.append("")
+            lines += [ref, f": {first_sentence(obj, mod.__name__)}", ""]
     return "\n".join(lines)
 
 
