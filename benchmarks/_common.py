@@ -13,7 +13,7 @@ inputs exist and a tiny warm-up has run, two measures are taken:
 * ``alloc``: torch's own allocator accounting, read with ``torch.profiler``
   (``profile_memory=True``): the largest running total of live tensor bytes
   during forward + backward, minus the total before it
-  (``lsmath.chunked.peak_memory_bytes``). Exact and deterministic; it counts
+  (:func:`peak_memory_bytes` below). Exact and deterministic; it counts
   tensor storage only.
 * ``rss``: the resident-set high-water mark of the process (``VmHWM``, reset
   through ``/proc/self/clear_refs``) minus the resident size just before the
@@ -43,9 +43,49 @@ if str(ROOT) not in sys.path:  # `python benchmarks/x.py` from anywhere finds ls
 import torch  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from lsmath.chunked import peak_memory_bytes  # noqa: E402
-
 MiB = 2**20
+
+
+def peak_memory_bytes(fn, device="cpu") -> int:
+    """Peak bytes that torch allocates while ``fn()`` runs, beyond what was live before.
+
+    On CUDA this is ``torch.cuda.max_memory_allocated`` after a reset, minus
+    ``memory_allocated`` before the call. On CPU, where torch keeps no such
+    counter, ``fn`` runs under ``torch.profiler`` with ``profile_memory=True``:
+    every allocation and free through torch's CPU allocator is recorded with
+    the running total of live bytes, and the answer is the largest running
+    total minus the total before the first event. The count is exact and
+    deterministic (tensor bytes, not pages or allocator caches); memory that
+    torch does not allocate (Python objects, libraries) is not included.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        fn()
+        torch.cuda.synchronize(dev)
+        return int(torch.cuda.max_memory_allocated(dev) - base)
+    if dev.type != "cpu":
+        raise ValueError(f"device must be 'cpu' or a CUDA device, got {device!r}")
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    totals, befores = [], []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.typed[0] == _EventType.Allocation:
+            extra = node.extra_fields
+            if extra.device.type == "cpu":
+                totals.append(extra.total_allocated)
+                befores.append(extra.total_allocated - extra.alloc_size)
+        stack.extend(node.children)
+    if not totals:
+        return 0
+    return int(max(0, max(totals) - min(befores)))
 
 
 def quantiles(xs):

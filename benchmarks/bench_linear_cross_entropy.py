@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _common import peak_memory_bytes  # noqa: E402
 
 import lsmath  # noqa: E402
-from lsmath.chunked import _default_chunk_size, peak_memory_bytes  # noqa: E402
+from lsmath._chunked_kernels import default_chunk_size as _default_chunk_size  # noqa: E402
 
 DTYPES = {
     "float32": torch.float32,

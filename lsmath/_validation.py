@@ -176,6 +176,38 @@ def check_index_target(target, name: str = "target"):
     return target
 
 
+def _prior_tensor(prior: object, expected: str):
+    """``prior`` as a real tensor; TypeError naming ``prior`` otherwise."""
+    torch = _torch()
+    if isinstance(prior, (str, bytes, bool)):
+        raise TypeError(f"prior must be {expected}, got {type(prior).__name__}")
+    try:
+        p = torch.as_tensor(prior)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"prior must be {expected} (tensor, array or sequence), "
+            f"got {type(prior).__name__}"
+        ) from None
+    if p.dtype == torch.bool or p.is_complex():
+        raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
+    return p
+
+
+def _check_probability_rows(p, tol: float, what: str) -> None:
+    """ValueError unless the entries are finite, nonnegative and each row sums to 1."""
+    torch = _torch()
+    check = p.detach().double()
+    if not bool(torch.isfinite(check).all()) or bool((check < 0).any()):
+        raise ValueError(f"prior must be {what}: finite, nonnegative entries")
+    sums = check.sum(dim=-1)
+    if bool(((sums - 1.0).abs() > tol).any()):
+        if sums.dim() == 0:
+            got = f"sum {float(sums):.6g}"
+        else:
+            got = f"sums between {float(sums.min()):.6g} and {float(sums.max()):.6g}"
+        raise ValueError(f"prior must sum to 1 ({what}), got {got}")
+
+
 def check_prior(prior: object, num_classes: int, *, dtype=None, device=None):
     """A length-K probability vector (tensor, array or sequence) -> 1-d float tensor.
 
@@ -183,19 +215,7 @@ def check_prior(prior: object, num_classes: int, *, dtype=None, device=None):
     follows the dtype); ValueError naming ``prior`` otherwise.
     """
     torch = _torch()
-    if isinstance(prior, (str, bytes, bool)):
-        raise TypeError(
-            f"prior must be a probability vector of length K, got {type(prior).__name__}"
-        )
-    try:
-        p = torch.as_tensor(prior)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(
-            "prior must be a probability vector of length K (tensor, array or "
-            f"sequence), got {type(prior).__name__}"
-        ) from None
-    if p.dtype == torch.bool or p.is_complex():
-        raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
+    p = _prior_tensor(prior, "a probability vector of length K")
     if dtype is None:
         dtype = p.dtype if p.dtype.is_floating_point else torch.get_default_dtype()
     if p.shape != (num_classes,):
@@ -204,20 +224,29 @@ def check_prior(prior: object, num_classes: int, *, dtype=None, device=None):
         )
     if p.device.type == "meta":  # no values to look at (shape-only tracing)
         return p.to(dtype=dtype)
-    check = p.detach().double()
-    if not bool(torch.isfinite(check).all()) or bool((check < 0).any()):
-        raise ValueError(
-            "prior must be a probability vector: finite, nonnegative entries"
-        )
     tol = (
         max(1e-6, 10 * torch.finfo(p.dtype).eps) if p.dtype.is_floating_point else 1e-6
     )
-    total = float(check.sum())
-    if abs(total - 1.0) > tol:
-        raise ValueError(
-            f"prior must sum to 1 (a probability vector), got sum {total:.6g}"
-        )
+    _check_probability_rows(p, tol, "a probability vector")
     return p.to(dtype=dtype, device=device)
+
+
+def check_prior_or_matrix(prior: object, *, tol: float = 1e-6):
+    """A ``(K,)`` probability vector or a ``(K, K)`` row-stochastic matrix, as float64.
+
+    ``K >= 2``; each row must sum to 1 within ``tol``.
+    """
+    torch = _torch()
+    p = _prior_tensor(prior, "a (K,) vector or a (K, K) matrix of probabilities")
+    p = p.detach().to(torch.float64)
+    if p.dim() not in (1, 2) or (p.dim() == 2 and p.shape[0] != p.shape[1]):
+        raise ValueError(f"prior must have shape (K,) or (K, K), got {tuple(p.shape)}")
+    if p.shape[-1] < 2:
+        raise ValueError(f"prior must cover K >= 2 classes, got K = {p.shape[-1]}")
+    _check_probability_rows(
+        p, tol, "a probability vector, or a row-stochastic (K, K) matrix"
+    )
+    return p
 
 
 def _torch():
@@ -228,9 +257,23 @@ def _torch():
 
 def __getattr__(name: str):
     if name == "LOW_PRECISION":  # lazily, so that this module imports without torch
-        torch = _torch()
-        return tuple(getattr(torch, n) for n in _LOW_PRECISION_NAMES)
+        return _low_precision_dtypes()
     raise AttributeError(name)
+
+
+def _low_precision_dtypes() -> tuple:
+    torch = _torch()
+    return tuple(getattr(torch, n) for n in _LOW_PRECISION_NAMES)
+
+
+def is_low_precision(dtype) -> bool:
+    """True for float16 and bfloat16, which lsmath computes in float32."""
+    return dtype in _low_precision_dtypes()
+
+
+def compute_dtype(dtype):
+    """The dtype lsmath computes in: float32 for float16/bfloat16, else ``dtype``."""
+    return _torch().float32 if is_low_precision(dtype) else dtype
 
 
 def check_tensor_logits(logits: object, name: str = "logits"):
@@ -271,3 +314,109 @@ def as_logit_matrix(logits: object, name: str = "logits", *, tensor_only: bool =
     if not bool(torch.isfinite(z.detach()).all()):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     return z, was_numpy
+
+
+def check_target_dtype(target, name: str = "target"):
+    """Class indices or probabilities: bool and complex dtypes are rejected."""
+    torch = _torch()
+    if target.dtype == torch.bool or target.dtype.is_complex:
+        raise TypeError(
+            f"{name} must hold integer class indices or probabilities, got {target.dtype}"
+        )
+    return target
+
+
+def check_class_range(
+    target, num_classes: int, name: str = "target", *, ignored=None
+) -> None:
+    """ValueError unless every class index in ``target`` lies in ``[0, K)``.
+
+    ``target``: an integer torch tensor or NumPy array.
+    ``ignored``: optional ``(argument name, value)``, e.g. ``("ignore_index",
+    -100)``; entries equal to the value are not checked.
+    """
+    values = target if ignored is None else target[target != ignored[1]]
+    if values.size == 0 if isinstance(values, np.ndarray) else not values.numel():
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= num_classes:
+        also = "" if ignored is None else f" or equal {ignored[0]}={ignored[1]}"
+        raise ValueError(
+            f"{name} must lie in [0, K) = [0, {num_classes}){also}; "
+            f"got min {low} and max {high}"
+        )
+
+
+def check_class_labels(
+    labels: object,
+    num_classes: int,
+    name: str = "labels",
+    *,
+    length: int | None = None,
+    tensor_only: bool = False,
+):
+    """A 1-d tensor of class indices in ``[0, K)`` (of ``length`` entries if given).
+
+    Accepts anything ``torch.as_tensor`` takes unless ``tensor_only``; returns
+    an int64 tensor. TypeError for bool, float and complex dtypes.
+    """
+    torch = _torch()
+    if tensor_only and not isinstance(labels, torch.Tensor):
+        raise TypeError(
+            f"{name} must be an integer torch.Tensor of class indices, "
+            f"got {type(labels).__name__}"
+        )
+    t = check_index_target(torch.as_tensor(labels), name)
+    if t.dim() != 1 or (length is not None and t.shape[0] != length):
+        expected = "(N,)" if length is None else f"({length},) to match the rows"
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(t.shape)}")
+    check_class_range(t, num_classes, name)
+    return t.long()
+
+
+def to_numpy(x: object, name: str, *, arrays_only: bool = False) -> np.ndarray:
+    """A torch tensor (detached, on CPU) or array-like as a NumPy array.
+
+    float16/bfloat16 tensors become float64 (bfloat16 has no NumPy twin).
+    With ``arrays_only`` only tensors, arrays, lists and tuples are accepted
+    (TypeError otherwise, and for ragged or object data).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+        if t.dtype.is_floating_point and t.dtype not in (torch.float32, torch.float64):
+            t = t.double()
+        return t.numpy()
+    if arrays_only and not isinstance(x, (np.ndarray, list, tuple)):
+        raise TypeError(
+            f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"
+        )
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array or tensor of numbers") from None
+    if arr.dtype == object:
+        raise TypeError(
+            f"{name} must be a numeric torch.Tensor or NumPy array, "
+            "got ragged or object data"
+        )
+    return arr
+
+
+def check_label_array(labels: object, n: int, k: int, name: str = "labels"):
+    """``(N,)`` integer class indices in ``[0, K)`` as an int64 NumPy array.
+
+    ``n`` is the number of rows of the predictions they go with.
+    """
+    y = to_numpy(labels, name, arrays_only=True)
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"{name} must have shape (N,), got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(
+            f"{name} has {y.shape[0]} entries but the predictions have N = {n} rows "
+            "(length mismatch)"
+        )
+    check_class_range(y, k, name)
+    return y.astype(np.int64)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._optional import require
-from ._validation import check_temperature
+from ._validation import check_label_array, check_temperature, to_numpy
 
 __all__ = [
     "CalibrationBins",
@@ -65,31 +65,8 @@ def _sum_tolerance(x: object) -> float:
 # --------------------------------------------------------------------------- checks
 
 
-def _to_numpy(x: object, name: str) -> np.ndarray:
-    """A torch tensor (detached, moved to CPU) or array-like as a NumPy array."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and isinstance(x, torch.Tensor):
-        t = x.detach().cpu()
-        if t.dtype.is_floating_point and t.dtype not in (torch.float32, torch.float64):
-            t = t.double()  # float16 / bfloat16 have no NumPy twin (bfloat16)
-        return t.numpy()
-    if isinstance(x, (np.ndarray, list, tuple)):
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise TypeError(
-                f"{name} must be a numeric torch.Tensor or NumPy array, got ragged or object data"
-            )
-        return arr
-    raise TypeError(
-        f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"
-    )
-
-
 def _check_matrix(x: object, name: str) -> np.ndarray:
-    arr = _to_numpy(x, name)
+    arr = to_numpy(x, name, arrays_only=True)
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -130,38 +107,12 @@ def _check_probs(probs: object) -> np.ndarray:
     return p
 
 
-def _check_logits(logits: object) -> np.ndarray:
-    return _check_matrix(logits, "logits")
-
-
-def _check_labels(labels: object, n: int, k: int) -> np.ndarray:
-    y = _to_numpy(labels, "labels")
-    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"labels must hold integer class indices, got dtype {y.dtype}")
-    if y.ndim != 1:
-        raise ValueError(f"labels must have shape (N,), got shape {y.shape}")
-    if y.shape[0] != n:
-        raise ValueError(
-            f"labels has {y.shape[0]} entries but the predictions have N = {n} rows "
-            "(length mismatch)"
-        )
-    if (y < 0).any() or (y >= k).any():
-        raise ValueError(
-            f"labels must lie in [0, K) = [0, {k}), got min {int(y.min())} and max {int(y.max())}"
-        )
-    return y.astype(np.int64)
-
-
 def _check_n_bins(n_bins: object) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (Integral, np.integer)):
         raise TypeError(f"n_bins must be an integer >= 1, got {type(n_bins).__name__}")
     if n_bins < 1:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins}")
     return int(n_bins)
-
-
-def _check_temperature(temperature: object) -> float:
-    return check_temperature(temperature)
 
 
 # --------------------------------------------------------------------------- bins and ECE
@@ -222,7 +173,7 @@ def calibration_bins(probs, labels, n_bins: int = 15) -> CalibrationBins:
     """
     n_bins = _check_n_bins(n_bins)
     p = _check_probs(probs)
-    y = _check_labels(labels, *p.shape)
+    y = check_label_array(labels, *p.shape)
     conf, correct = _top_label(p, y)
     return _bin_confidences(conf, correct, n_bins)
 
@@ -281,7 +232,7 @@ def brier_score(probs, labels) -> float:
         0.08
     """
     p = _check_probs(probs)
-    y = _check_labels(labels, *p.shape)
+    y = check_label_array(labels, *p.shape)
     onehot = np.zeros_like(p)
     onehot[np.arange(p.shape[0]), y] = 1.0
     return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
@@ -298,7 +249,7 @@ def negative_log_likelihood(probs, labels) -> float:
         0.6931
     """
     p = _check_probs(probs)
-    y = _check_labels(labels, *p.shape)
+    y = check_label_array(labels, *p.shape)
     with np.errstate(divide="ignore"):
         return float(-np.mean(np.log(p[np.arange(p.shape[0]), y])))
 
@@ -333,9 +284,9 @@ def temperature_nll(logits, labels, temperature: float = 1.0) -> float:
         >>> round(temperature_nll(np.array([[2.0, 0.0]]), np.array([0]), 2.0), 4)
         0.3133
     """
-    z = _check_logits(logits)
-    y = _check_labels(labels, *z.shape)
-    t = _check_temperature(temperature)
+    z = _check_matrix(logits, "logits")
+    y = check_label_array(labels, *z.shape)
+    t = check_temperature(temperature)
     return float(_nll_and_derivatives(z, y, 1.0 / t)[0])
 
 
@@ -401,8 +352,8 @@ def fit_temperature(
         >>> round(fit_temperature(3.0 * z, y), 2)          # logits 3x too large: T near 3
         3.07
     """
-    z = _check_logits(logits)
-    y = _check_labels(labels, *z.shape)
+    z = _check_matrix(logits, "logits")
+    y = check_label_array(labels, *z.shape)
     try:
         t_min, t_max = (float(b) for b in bounds)
     except (TypeError, ValueError):
@@ -460,9 +411,9 @@ def calibration_metrics(
         >>> m["accuracy"]
         0.5
     """
-    z = _check_logits(logits)
-    y = _check_labels(labels, *z.shape)
-    t = _check_temperature(temperature)
+    z = _check_matrix(logits, "logits")
+    y = check_label_array(labels, *z.shape)
+    t = check_temperature(temperature)
     n_bins = _check_n_bins(n_bins)
     logp = _log_softmax(z / t)
     p = np.exp(logp)

@@ -22,12 +22,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._reduction import reduce_rows
 from ._validation import (
     as_logit_matrix,
+    check_class_labels,
     check_ignore_index,
     check_num_classes,
     check_reduction,
     check_temperature,
+    compute_dtype,
 )
 from .losses import ls_cross_entropy
 
@@ -46,15 +49,8 @@ __all__ = [
     "logit_scale",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
 #: Largest temperature the distillation functions accept (see check_temperature).
 MAX_TEMPERATURE = 1e4
-
-
-def _check_temperature(temperature: object) -> float:
-    return check_temperature(temperature, maximum=MAX_TEMPERATURE)
 
 
 def _check_pair(
@@ -139,9 +135,34 @@ def distillation_loss(
         0.2375
     """
     student_logits, teacher_logits = _check_pair(student_logits, teacher_logits)
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature, maximum=MAX_TEMPERATURE)
     check_reduction(reduction)
     check_ignore_index(ignore_index)
+    w = _check_hard_weight(hard_weight, target)
+    unbatched = student_logits.dim() == 1
+    out_dtype = student_logits.dtype
+    work_dtype = compute_dtype(out_dtype)
+    s = student_logits.to(work_dtype)
+    t = teacher_logits.to(work_dtype)
+    if unbatched:
+        s, t = s.unsqueeze(0), t.unsqueeze(0)
+    kd = _kd_per_sample(s, t, T)
+    if w == 0:
+        kd = kd.squeeze(0) if unbatched and reduction == "none" else kd
+        return reduce_rows(kd, reduction).to(out_dtype)
+    ce = _hard_term(s, target, unbatched, work_dtype, ignore_index)
+    if reduction == "none":
+        loss = (1.0 - w) * kd + w * ce
+        loss = loss.squeeze(0) if unbatched else loss
+    elif reduction == "sum":
+        loss = (1.0 - w) * kd.sum() + w * ce.sum()
+    else:  # the CE mean runs over non-ignored rows, as in F.cross_entropy
+        loss = (1.0 - w) * kd.mean() + w * _mean_over_kept(ce, target, ignore_index)
+    return loss.to(out_dtype)
+
+
+def _check_hard_weight(hard_weight: object, target) -> float:
+    """``hard_weight`` in [0, 1], > 0 exactly when a ``target`` is given."""
     if isinstance(hard_weight, bool) or not isinstance(
         hard_weight, (Real, np.floating, np.integer)
     ):
@@ -159,41 +180,16 @@ def distillation_loss(
         raise ValueError(
             "a target was given but hard_weight=0 ignores it: pass hard_weight in (0, 1]"
         )
+    return w
 
-    unbatched = student_logits.dim() == 1
-    out_dtype = student_logits.dtype
-    work_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
-    s = student_logits.to(work_dtype)
-    t = teacher_logits.to(work_dtype)
-    if unbatched:
-        s, t = s.unsqueeze(0), t.unsqueeze(0)
 
+def _kd_per_sample(s: torch.Tensor, t: torch.Tensor, T: float) -> torch.Tensor:
+    """``T^2 KL(softmax(t / T) || softmax(s / T))`` for every row of ``(N, K)`` logits."""
     log_qs = torch.log_softmax(s / T, dim=1)
     log_qt = torch.log_softmax(t / T, dim=1)
     # Finite logits give finite log-probabilities; exp may underflow to 0,
     # which correctly drops that class's term.
-    per_sample = (T * T) * (log_qt.exp() * (log_qt - log_qs)).sum(dim=1)
-
-    if w == 0:
-        kd = per_sample.squeeze(0) if unbatched and reduction == "none" else per_sample
-        return _reduce_rows(kd, reduction).to(out_dtype)
-    ce = _hard_term(s, target, unbatched, work_dtype, ignore_index)
-    if reduction == "none":
-        loss = (1.0 - w) * per_sample + w * ce
-        loss = loss.squeeze(0) if unbatched else loss
-    elif reduction == "sum":
-        loss = (1.0 - w) * per_sample.sum() + w * ce.sum()
-    else:  # the CE mean runs over non-ignored rows, as in F.cross_entropy
-        loss = (1.0 - w) * per_sample.mean() + w * _mean_over_kept(
-            ce, target, ignore_index
-        )
-    return loss.to(out_dtype)
-
-
-def _reduce_rows(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "none":
-        return per_sample
-    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+    return (T * T) * (log_qt.exp() * (log_qt - log_qs)).sum(dim=1)
 
 
 def _hard_term(s, target, unbatched, work_dtype, ignore_index):
@@ -244,7 +240,7 @@ def distillation_gradient(student_logits, teacher_logits, temperature: float):
     s = torch.as_tensor(student_logits)
     t = torch.as_tensor(teacher_logits)
     s, t = _check_pair(s, t.to(s.dtype) if t.dtype.is_floating_point else t)
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature, maximum=MAX_TEMPERATURE)
     grad = T * (torch.softmax(s / T, dim=-1) - torch.softmax(t / T, dim=-1))
     return grad.numpy() if as_numpy else grad
 
@@ -428,25 +424,6 @@ class ErasureStatistics:
     residuals: torch.Tensor
 
 
-def _check_labels_for(
-    labels: object, n: int, num_classes: int, name: str = "labels"
-) -> torch.Tensor:
-    if (
-        not isinstance(labels, torch.Tensor)
-        or labels.dtype.is_floating_point
-        or labels.dtype == torch.bool
-    ):
-        raise TypeError(f"{name} must be an integer torch.Tensor of class indices")
-    if labels.shape != (n,):
-        raise ValueError(
-            f"{name} must have shape ({n},) to match the rows, "
-            f"got {tuple(labels.shape)}"
-        )
-    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"{name} must lie in [0, {num_classes})")
-    return labels
-
-
 def wrong_class_profiles(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> WrongClassProfiles:
@@ -474,7 +451,7 @@ def wrong_class_profiles(
     if z.dim() != 2:
         raise ValueError(f"logits must have shape (N, K), got {tuple(z.shape)}")
     n, k = z.shape
-    y = _check_labels_for(labels, n, k)
+    y = check_class_labels(labels, k, length=n, tensor_only=True)
     wrong = torch.ones(n, k, dtype=torch.bool)
     wrong[torch.arange(n), y] = False
     w = z[wrong].view(n, k - 1)
@@ -504,7 +481,7 @@ def class_residuals(
     if not isinstance(profiles, torch.Tensor) or profiles.dim() != 2:
         raise ValueError("profiles must be a torch.Tensor of shape (N, J)")
     c = check_num_classes(num_classes, minimum=1)
-    y = _check_labels_for(labels, profiles.shape[0], c)
+    y = check_class_labels(labels, c, length=profiles.shape[0], tensor_only=True)
     counts = torch.bincount(y, minlength=c)
     if bool((counts == 0).any()):
         missing = torch.nonzero(counts == 0).flatten().tolist()
@@ -546,7 +523,7 @@ def erasure_statistics(
         >>> round(s.class_level, 4), round(s.input_level, 4)
         (0.0, 0.2222)
     """
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature, maximum=MAX_TEMPERATURE)
     prof = wrong_class_profiles(logits, labels)
     k = logits.shape[1]
     split = class_residuals(prof.profiles, labels, k)

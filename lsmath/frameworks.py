@@ -30,8 +30,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validation import check_convention, check_num_classes, check_smoothing_scalar
-from .targets import smoothed_target_values
+from ._validation import (
+    check_class_range,
+    check_convention,
+    check_index_target,
+    check_num_classes,
+    check_smoothing_scalar,
+)
+from .targets import smooth_targets, smoothed_target_values
 
 __all__ = [
     "FrameworkRule",
@@ -255,15 +261,6 @@ def target_masses(
     return float(y_true), float(y_other)
 
 
-def _smooth(
-    target: torch.Tensor, k: int, s: float, convention: str, dtype: torch.dtype
-) -> torch.Tensor:
-    """``smooth_targets`` computed directly in ``dtype`` (float64 logits get float64 targets)."""
-    y_true, y_other = smoothed_target_values(s, k, convention)
-    onehot = torch.nn.functional.one_hot(target, k).to(dtype)
-    return onehot * (float(y_true) - float(y_other)) + float(y_other)
-
-
 def _check_target_and_pad(
     target: torch.Tensor, num_classes: int, pad_index: int | None
 ) -> torch.Tensor:
@@ -271,26 +268,15 @@ def _check_target_and_pad(
         raise TypeError(
             f"target must be a torch.Tensor of class indices, got {type(target).__name__}"
         )
-    if (
-        target.dtype.is_floating_point
-        or target.dtype.is_complex
-        or target.dtype == torch.bool
-    ):
-        raise TypeError(
-            f"target must hold integer class indices, got dtype {target.dtype}"
-        )
+    check_index_target(target)
     if pad_index is not None and (
         isinstance(pad_index, bool) or not isinstance(pad_index, int)
     ):
         raise TypeError(
             f"pad_index must be an int or None, got {type(pad_index).__name__}"
         )
-    valid = target if pad_index is None else target[target != pad_index]
-    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
-        raise ValueError(
-            f"target values must lie in [0, {num_classes}) or equal pad_index={pad_index}; "
-            f"got min {int(valid.min())} and max {int(valid.max())}"
-        )
+    ignored = None if pad_index is None else ("pad_index", pad_index)
+    check_class_range(target, num_classes, "target values", ignored=ignored)
     return target.long()
 
 
@@ -338,11 +324,11 @@ def framework_targets(
         # put a zero column back where the padding symbol lives.
         reindex = torch.full((k,), -1, dtype=torch.long)
         reindex[keep] = torch.arange(k - 1)
-        inner = _smooth(reindex[safe], k_eff, s, convention, dtype)
+        inner = smooth_targets(reindex[safe], k_eff, s, convention, dtype=dtype)
         y = torch.zeros(*target.shape, k, dtype=dtype)
         y[..., keep] = inner
     else:
-        y = _smooth(safe, k_eff, s, convention, dtype)
+        y = smooth_targets(safe, k_eff, s, convention, dtype=dtype)
     return y.masked_fill(pad.unsqueeze(-1), 0.0)
 
 
@@ -518,13 +504,15 @@ def sequence_ls_loss(
     pad = target == pad_index
     safe = target.masked_fill(pad, 0 if pad_index != 0 else 1)
     if smooth_pad_column:
-        y = _smooth(safe, v, alpha, convention, logits.dtype)
+        y = smooth_targets(safe, v, alpha, convention, dtype=logits.dtype)
     else:
         keep = [c for c in range(v) if c != pad_index]
         reindex = torch.full((v,), -1, dtype=torch.long)
         reindex[keep] = torch.arange(v - 1)
         y = torch.zeros(*target.shape, v, dtype=logits.dtype)
-        y[..., keep] = _smooth(reindex[safe], v - 1, alpha, convention, logits.dtype)
+        y[..., keep] = smooth_targets(
+            reindex[safe], v - 1, alpha, convention, dtype=logits.dtype
+        )
     y = y.masked_fill(pad.unsqueeze(-1), 0.0)
     per = -(y * torch.log_softmax(logits, dim=-1)).sum(-1)  # (B, T), 0 at padding
     if normalize == "sum":

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._optional import require
-from ._validation import check_convention, check_smoothing_scalar
+from ._validation import check_convention, check_smoothing_scalar, to_numpy
 from .targets import smoothed_target_values
 
 __all__ = [
@@ -45,11 +45,9 @@ __all__ = [
 
 
 def _as_numpy(a, name: str, *, dtype=float) -> np.ndarray:
-    """Torch tensors (detached, on CPU) and array-likes -> a NumPy array."""
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
+    """Torch tensors (detached, on CPU) and array-likes -> a NumPy array of ``dtype``."""
     try:
-        return np.asarray(a, dtype=dtype)
+        return to_numpy(a, name).astype(dtype)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array or tensor of numbers") from None
 

@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import torch
 
+from ._chunked_kernels import (
+    autocast_enabled,
+    fast_path_available,
+    ls_cross_entropy_rows,
+    targets_in_range,
+)
+from ._reduction import reduce_rows
 from ._validation import (
-    LOW_PRECISION,
     as_logit_matrix,
+    check_class_range,
     check_convention,
     check_ignore_index,
     check_prior,
     check_reduction,
+    check_target_dtype,
     check_tensor_logits,
+    compute_dtype,
+    is_low_precision,
 )
-from .chunked import _fast_path_available, _ls_cross_entropy_rows, _targets_in_range
 from .targets import smooth_targets, uniform_smoothing
 
 __all__ = ["ls_cross_entropy", "ls_gradient"]
@@ -102,14 +111,13 @@ def ls_cross_entropy(
     unbatched = logits.dim() == 1
     if unbatched:
         logits, target = logits.unsqueeze(0), target.unsqueeze(0)
+    _check_target_shape(logits, target)
     if _torch_computes_it(logits, target, a, prior):
         loss = _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction)
     elif target.dtype.is_floating_point:
         loss = _probability_target_loss(logits, target, a, weight, prior, reduction)
     elif _use_row_kernel(logits, target, weight, prior):
-        loss = _ls_cross_entropy_rows(
-            logits, target, a, weight, ignore_index, reduction
-        )
+        loss = ls_cross_entropy_rows(logits, target, a, weight, ignore_index, reduction)
     else:
         loss = _class_index_loss(
             logits, target, a, weight, prior, ignore_index, reduction
@@ -127,10 +135,7 @@ def _check_loss_arguments(
     """
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    if target.dtype == torch.bool or target.dtype.is_complex:
-        raise TypeError(
-            f"target must hold integer class indices or probabilities, got {target.dtype}"
-        )
+    check_target_dtype(target)
     check_reduction(reduction)
     check_convention(convention)
     check_ignore_index(ignore_index)
@@ -168,25 +173,38 @@ def _torch_computes_it(logits, target, a, prior) -> bool:
     )
 
 
-def _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction):
-    """``F.cross_entropy`` after lsmath's own checks (readable errors, same shapes)."""
-    k = logits.shape[1]
+def _check_target_shape(logits, target) -> None:
+    """Probabilities shaped like ``logits``; class indices like it without axis 1."""
     if target.dtype.is_floating_point:
         if target.shape != logits.shape:
             raise ValueError(
                 "probability target must have the same shape as logits, "
                 f"got target {tuple(target.shape)} and logits {tuple(logits.shape)}"
             )
-    else:
-        expected = (logits.shape[0],) + tuple(logits.shape[2:])
-        if tuple(target.shape) != expected:
-            raise ValueError(
-                f"target shape {tuple(target.shape)} does not match logits shape "
-                f"{tuple(logits.shape)}: expected {expected}"
-            )
+        return
+    expected = (logits.shape[0],) + tuple(logits.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target shape {tuple(target.shape)} does not match logits shape "
+            f"{tuple(logits.shape)}: expected {expected}"
+        )
+
+
+def _check_target_values(logits, target, ignore_index) -> None:
+    """Class indices in ``[0, K)`` or ``ignore_index``, in eager mode only.
+
+    Under tracing and transforms the values cannot be inspected (the check is
+    skipped there, as ``F.cross_entropy`` skips it on CUDA).
+    """
+    if fast_path_available(logits, target):
+        targets_in_range(target, logits.shape[1], ignore_index)
+
+
+def _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction):
+    """``F.cross_entropy`` after lsmath's own checks (readable errors, same shapes)."""
+    if not target.dtype.is_floating_point:
         target = target.long()
-        if _fast_path_available(logits, target):  # eager: values can be inspected
-            _targets_in_range(target, k, ignore_index)
+        _check_target_values(logits, target, ignore_index)
     if weight is not None:
         weight = weight.to(logits.dtype)
     return torch.nn.functional.cross_entropy(
@@ -212,13 +230,13 @@ def _use_row_kernel(logits, target, weight, prior) -> bool:
         and tuple(target.shape) == (logits.shape[0],)
         and logits.shape[0] > 0
         and (weight is None or not weight.requires_grad)
-        and _fast_path_available(logits, target)
+        and fast_path_available(logits, target)
     )
 
 
 def _log_probs(logits, weight):
     """``log_softmax`` over the class axis (float32 for low precision) and the weights."""
-    work = logits.float() if logits.dtype in LOW_PRECISION else logits
+    work = logits.to(compute_dtype(logits.dtype))
     w = None if weight is None else weight.to(work.dtype)
     return torch.log_softmax(work, dim=1), w
 
@@ -228,22 +246,8 @@ def _class_axis(v: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
     return v.view((1, -1) + (1,) * (logp.dim() - 2))
 
 
-def _reduce(per_elem, reduction, denom):
-    """``none`` / ``sum`` / ``mean`` (``sum / denom``), as ``F.cross_entropy`` reduces."""
-    if reduction == "none":
-        return per_elem
-    if reduction == "sum":
-        return per_elem.sum()
-    return per_elem.sum() / denom
-
-
 def _probability_target_loss(logits, target, a, weight, prior, reduction):
     """``-sum_k w_k y_k log p_k`` with ``y = (1 - a) q + a pi``; mean over elements."""
-    if target.shape != logits.shape:
-        raise ValueError(
-            "probability target must have the same shape as logits, "
-            f"got target {tuple(target.shape)} and logits {tuple(logits.shape)}"
-        )
     logp, w = _log_probs(logits, weight)
     k = logp.shape[1]
     y = target.to(logp.dtype)
@@ -255,7 +259,7 @@ def _probability_target_loss(logits, target, a, weight, prior, reduction):
     per_elem = -(weighted * y).sum(dim=1)
     count = logp.numel() // k if k else 0
     denom = count if count else float("nan")
-    return _reduce(per_elem, reduction, denom).to(_result_dtype(logits, target))
+    return reduce_rows(per_elem, reduction, denom).to(_result_dtype(logits, target))
 
 
 def _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction):
@@ -266,16 +270,9 @@ def _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction)
     """
     logp, w = _log_probs(logits, weight)
     k = logp.shape[1]
-    expected = (logp.shape[0],) + tuple(logp.shape[2:])
-    if tuple(target.shape) != expected:
-        raise ValueError(
-            f"target shape {tuple(target.shape)} does not match logits shape "
-            f"{tuple(logits.shape)}: expected {expected}"
-        )
     target = target.long()
     ignore = target == ignore_index
-    if _fast_path_available(logits, target):  # eager: values can be inspected
-        _targets_in_range(target, k, ignore_index)
+    _check_target_values(logits, target, ignore_index)
     safe_t = target.masked_fill(ignore, 0)
     nll = -logp.gather(1, safe_t.unsqueeze(1)).squeeze(1)
     if w is not None:
@@ -294,7 +291,7 @@ def _class_index_loss(logits, target, a, weight, prior, ignore_index, reduction)
         smooth = -(logp * _class_axis(mass, logp)).sum(dim=1)
         per_elem = (1 - a) * nll + a * smooth.masked_fill(ignore, 0.0)
     # PyTorch normalises both terms by the summed weight of the targets.
-    return _reduce(per_elem, reduction, w_t.sum()).to(_result_dtype(logits, target))
+    return reduce_rows(per_elem, reduction, w_t.sum()).to(_result_dtype(logits, target))
 
 
 def _result_dtype(logits, target):
@@ -310,17 +307,9 @@ def _result_dtype(logits, target):
 
 def _autocast_logits(logits: torch.Tensor) -> torch.Tensor:
     """Under autocast, cross-entropy runs in float32 (PyTorch's fp32 op list): upcast."""
-    if logits.dtype not in LOW_PRECISION:
-        return logits
-    try:
-        enabled = torch.is_autocast_enabled(logits.device.type)
-    except TypeError:  # torch < 2.4: no device-type argument
-        enabled = (
-            torch.is_autocast_cpu_enabled()
-            if logits.device.type == "cpu"
-            else torch.is_autocast_enabled()
-        )
-    return logits.float() if enabled else logits
+    if is_low_precision(logits.dtype) and autocast_enabled(logits.device.type):
+        return logits.float()
+    return logits
 
 
 def ls_gradient(
@@ -351,11 +340,7 @@ def ls_gradient(
     z = z.reshape(-1, z.shape[-1])
     k = z.shape[1]
     a = uniform_smoothing(alpha, k, convention)
-    t = torch.as_tensor(target)
-    if t.dtype == torch.bool or t.dtype.is_complex:
-        raise TypeError(
-            f"target must hold integer class indices or probabilities, got {t.dtype}"
-        )
+    t = check_target_dtype(torch.as_tensor(target))
     if t.dtype.is_floating_point:
         t = t.reshape(z.shape) if unbatched and t.dim() == 1 else t
         if t.shape != z.shape:
@@ -374,8 +359,7 @@ def ls_gradient(
             raise ValueError(
                 f"target has {t.shape[0]} entries but logits have batch size {z.shape[0]}"
             )
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
-            raise ValueError(f"target values must lie in [0, K) = [0, {k})")
+        check_class_range(t, k, "target values")
         if prior is None:
             y = torch.full_like(z, a / k)
             y.scatter_(1, t.long().unsqueeze(1), 1.0 - a + a / k)

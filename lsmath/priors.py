@@ -33,7 +33,12 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._validation import check_convention, check_num_classes
+from ._validation import (
+    check_class_labels,
+    check_convention,
+    check_num_classes,
+    check_prior_or_matrix,
+)
 from .data import Split, standardise
 
 __all__ = [
@@ -83,51 +88,6 @@ def _check_rate(rate: object) -> float:
     return r
 
 
-def _as_prior(prior: object) -> torch.Tensor:
-    """A ``(K,)`` probability vector or a ``(K, K)`` row-stochastic matrix, as float64."""
-    if isinstance(prior, (str, bytes, bool)):
-        raise TypeError(
-            f"prior must be a (K,) vector or a (K, K) matrix, got {type(prior).__name__}"
-        )
-    try:
-        p = torch.as_tensor(prior)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(
-            "prior must be a (K,) vector or a (K, K) matrix of probabilities, "
-            f"got {type(prior).__name__}"
-        ) from None
-    if p.dtype == torch.bool or p.is_complex():
-        raise TypeError(f"prior must hold real probabilities, got dtype {p.dtype}")
-    p = p.detach().to(torch.float64)
-    if p.dim() not in (1, 2) or (p.dim() == 2 and p.shape[0] != p.shape[1]):
-        raise ValueError(f"prior must have shape (K,) or (K, K), got {tuple(p.shape)}")
-    if p.shape[-1] < 2:
-        raise ValueError(f"prior must cover K >= 2 classes, got K = {p.shape[-1]}")
-    if not bool(torch.isfinite(p).all()) or bool((p < 0).any()):
-        raise ValueError("prior must hold finite, nonnegative probabilities")
-    sums = p.sum(dim=-1)
-    if bool(((sums - 1).abs() > _SUM_TOL).any()):
-        raise ValueError(
-            "prior must sum to 1 (each row, for a (K, K) prior); "
-            f"got sums between {float(sums.min()):.6g} and {float(sums.max()):.6g}"
-        )
-    return p
-
-
-def _check_labels(labels: object, k: int, name: str = "labels") -> torch.Tensor:
-    t = torch.as_tensor(labels)
-    if t.dtype == torch.bool or t.dtype.is_floating_point or t.is_complex():
-        raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype}")
-    if t.dim() != 1:
-        raise ValueError(f"{name} must have shape (N,), got {tuple(t.shape)}")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
-        raise ValueError(
-            f"{name} must lie in [0, K) = [0, {k}), "
-            f"got min {int(t.min())} and max {int(t.max())}"
-        )
-    return t.long()
-
-
 # ------------------------------------------------------------------ targets and minimiser
 
 
@@ -158,9 +118,9 @@ def prior_targets(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     a = _check_alpha(alpha, allow_negative=True)
-    p = _as_prior(prior)
+    p = check_prior_or_matrix(prior, tol=_SUM_TOL)
     k = p.shape[-1]
-    t = _check_labels(target, k, "target")
+    t = check_class_labels(target, k, "target")
     rows = p[t] if p.dim() == 2 else p.expand(t.numel(), k)
     onehot = torch.nn.functional.one_hot(t, k).to(torch.float64)
     return ((1 - a) * onehot + a * rows).to(dtype)
@@ -200,7 +160,7 @@ def prior_optimal_logit_gaps(alpha: float, prior, target: int) -> np.ndarray:
             "logits fall (negative label smoothing has no finite minimiser)"
         )
     a = _check_alpha(a, allow_negative=False)
-    p = _as_prior(prior)
+    p = check_prior_or_matrix(prior, tol=_SUM_TOL)
     k = p.shape[-1]
     if isinstance(target, (bool, np.bool_)) or not isinstance(target, Integral):
         raise TypeError(
@@ -349,7 +309,7 @@ def disturb_labels(
         0.15
     """
     k = check_num_classes(num_classes)
-    t = _check_labels(labels, k)
+    t = check_class_labels(labels, k)
     r = _check_rate(rate)
     replace = torch.rand(t.shape, generator=generator) < r
     draws = torch.randint(0, k, t.shape, generator=generator)
@@ -427,7 +387,7 @@ class OnlineLabelSmoothing:
 
     def targets(self, labels, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Soft targets ``S[labels]``, shape ``(N, K)``."""
-        return self.matrix[_check_labels(labels, self.num_classes)].to(dtype)
+        return self.matrix[check_class_labels(labels, self.num_classes)].to(dtype)
 
     @torch.no_grad()
     def update(self, logits: torch.Tensor, labels) -> None:
@@ -438,7 +398,7 @@ class OnlineLabelSmoothing:
             raise ValueError(
                 f"logits must have shape (N, {self.num_classes}), got {tuple(logits.shape)}"
             )
-        t = _check_labels(labels, self.num_classes)
+        t = check_class_labels(labels, self.num_classes)
         if t.numel() != logits.shape[0]:
             raise ValueError(
                 f"labels must have one entry per row of logits, got {t.numel()} "
@@ -465,7 +425,7 @@ class OnlineLabelSmoothing:
         w = _real(hard_weight, "hard_weight", "in [0, 1]")
         if not 0 <= w <= 1:
             raise ValueError(f"hard_weight must lie in [0, 1], got {w}")
-        t = _check_labels(labels, self.num_classes)
+        t = check_class_labels(labels, self.num_classes)
         logp = torch.log_softmax(logits, dim=1)
         soft = self.matrix[t].to(logp.dtype)
         hard = -logp.gather(1, t[:, None]).squeeze(1)

@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validation import to_numpy
 from .losses import ls_cross_entropy
+from .minimize import lbfgs_minimize
 
 __all__ = [
     "input_gradient",
@@ -108,9 +110,7 @@ def _check_count(value: object, name: str, minimum: int) -> int:
 
 
 def _as_1d_float(values: object, name: str) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
+    arr = to_numpy(values, name)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
             f"{name} must be a non-empty one-dimensional array, got shape {arr.shape}"
@@ -126,9 +126,7 @@ def _as_1d_float(values: object, name: str) -> np.ndarray:
 
 
 def _as_correct(correct: object, n: int) -> np.ndarray:
-    if isinstance(correct, torch.Tensor):
-        correct = correct.detach().cpu().numpy()
-    arr = np.asarray(correct)
+    arr = to_numpy(correct, "correct")
     if arr.shape != (n,):
         raise ValueError(
             f"correct must have shape ({n},) like confidence, got {arr.shape}"
@@ -576,14 +574,10 @@ def class_separation(features, labels) -> float:
         >>> round(class_separation(f, np.array([0, 0, 1, 1])), 6)
         1.0
     """
-    if isinstance(features, torch.Tensor):
-        features = features.detach().cpu().numpy()
-    f = np.asarray(features, dtype=np.float64)
+    f = to_numpy(features, "features").astype(np.float64)
     if f.ndim != 2:
         raise ValueError(f"features must have shape (N, D), got {f.shape}")
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    lab = np.asarray(labels)
+    lab = to_numpy(labels, "labels")
     if lab.shape != (f.shape[0],):
         raise ValueError(f"labels must have shape ({f.shape[0]},), got {lab.shape}")
     norms = np.linalg.norm(f, axis=1, keepdims=True)
@@ -632,66 +626,67 @@ def linear_probe_accuracy(
         1.0
     """
 
-    def as_f(a, name):
-        if isinstance(a, torch.Tensor):
-            a = a.detach().cpu().numpy()
-        a = np.asarray(a, dtype=np.float64)
-        if a.ndim != 2:
-            raise ValueError(f"{name} must have shape (N, D), got {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite")
-        return a
-
-    def as_y(a, n, name):
-        if isinstance(a, torch.Tensor):
-            a = a.detach().cpu().numpy()
-        a = np.asarray(a)
-        if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"{name} must be integer class indices of shape ({n},)")
-        return a.astype(np.int64)
-
-    ftr, fte = (
-        as_f(train_features, "train_features"),
-        as_f(test_features, "test_features"),
+    xt, yt, xs, yte = _probe_data(
+        train_features, train_labels, test_features, test_labels
     )
+    l2 = _check_nonneg(l2, "l2")
+    max_iter = _check_count(max_iter, "max_iter", 1)
+    n_classes = int(max(int(yt.max()), int(yte.max()))) + 1
+    w0 = torch.zeros(xt.shape[1], n_classes, dtype=torch.float64)
+    b0 = torch.zeros(n_classes, dtype=torch.float64)
+
+    def penalised_loss(w, b):
+        ce = torch.nn.functional.cross_entropy(xt @ w + b, yt)
+        return ce + 0.5 * l2 * (w * w).sum()
+
+    w, b = lbfgs_minimize(
+        penalised_loss,
+        w0,
+        b0,
+        max_iter=max_iter,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-12,
+    )
+    with torch.no_grad():
+        pred = (xs @ w + b).argmax(dim=1).numpy()
+    return float((pred == yte).mean())
+
+
+def _probe_features(a: object, name: str) -> np.ndarray:
+    a = to_numpy(a, name).astype(np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def _probe_labels(a: object, n: int, name: str) -> np.ndarray:
+    a = to_numpy(a, name)
+    if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be integer class indices of shape ({n},)")
+    return a.astype(np.int64)
+
+
+def _probe_data(train_features, train_labels, test_features, test_labels):
+    """Checked probe data, features standardised with the training statistics.
+
+    Returns float64 tensors ``(x_train, y_train, x_test)`` and the test labels
+    as a NumPy array.
+    """
+    ftr = _probe_features(train_features, "train_features")
+    fte = _probe_features(test_features, "test_features")
     if ftr.shape[1] != fte.shape[1]:
         raise ValueError(
             "train_features and test_features must have the same width, "
             f"got {ftr.shape[1]} and {fte.shape[1]}"
         )
-    ytr = as_y(train_labels, ftr.shape[0], "train_labels")
-    yte = as_y(test_labels, fte.shape[0], "test_labels")
-    l2 = _check_nonneg(l2, "l2")
-    max_iter = _check_count(max_iter, "max_iter", 1)
+    ytr = _probe_labels(train_labels, ftr.shape[0], "train_labels")
+    yte = _probe_labels(test_labels, fte.shape[0], "test_labels")
     if ytr.min() < 0:
         raise ValueError("train_labels must be >= 0")
-    n_classes = int(max(ytr.max(), yte.max())) + 1
     mean, std = ftr.mean(axis=0), ftr.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     xt = torch.tensor((ftr - mean) / std)
     xs = torch.tensor((fte - mean) / std)
-    yt = torch.tensor(ytr)
-    w = torch.zeros(xt.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [w, b],
-        lr=1,
-        max_iter=max_iter,
-        tolerance_grad=1e-10,
-        tolerance_change=1e-12,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure():
-        opt.zero_grad()
-        loss = (
-            torch.nn.functional.cross_entropy(xt @ w + b, yt) + 0.5 * l2 * (w * w).sum()
-        )
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    with torch.no_grad():
-        pred = (xs @ w + b).argmax(dim=1).numpy()
-    return float((pred == yte).mean())
+    return xt, torch.tensor(ytr), xs, yte

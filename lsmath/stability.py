@@ -34,8 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_convention, check_num_classes, check_smoothing_scalar
-from .targets import smoothed_target_values
+from ._validation import (
+    check_class_labels,
+    check_convention,
+    check_num_classes,
+    check_smoothing_scalar,
+)
+from .targets import smooth_targets, smoothed_target_values
 
 __all__ = [
     "flip_label",
@@ -52,28 +57,6 @@ __all__ = [
 # --------------------------------------------------------------------------- labels
 
 
-def _check_labels(labels, num_classes: int, name: str = "labels") -> torch.Tensor:
-    labels = torch.as_tensor(labels)
-    if (
-        labels.dtype.is_floating_point
-        or labels.dtype.is_complex
-        or labels.dtype == torch.bool
-    ):
-        raise TypeError(
-            f"{name} must hold integer class indices, got dtype {labels.dtype}"
-        )
-    if labels.dim() != 1:
-        raise ValueError(
-            f"{name} must be one-dimensional, got shape {tuple(labels.shape)}"
-        )
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"{name} must lie in [0, num_classes) = [0, {num_classes}), "
-            f"got min {int(labels.min())} and max {int(labels.max())}"
-        )
-    return labels.long()
-
-
 def flip_label(
     labels, index: int, num_classes: int, new_class: int | None = None
 ) -> torch.Tensor:
@@ -87,7 +70,7 @@ def flip_label(
         tensor([0, 0, 1])
     """
     k = check_num_classes(num_classes)
-    labels = _check_labels(labels, k)
+    labels = check_class_labels(labels, k)
     n = labels.numel()
     if (
         isinstance(index, bool)
@@ -127,7 +110,7 @@ def symmetric_label_noise(labels, num_classes: int, rate: float, *, seed: int = 
         (3, True, True)
     """
     k = check_num_classes(num_classes)
-    labels = _check_labels(labels, k)
+    labels = check_class_labels(labels, k)
     rate = check_smoothing_scalar(rate, "rate")
     n = labels.numel()
     gen = torch.Generator().manual_seed(int(seed))
@@ -142,15 +125,6 @@ def symmetric_label_noise(labels, num_classes: int, rate: float, *, seed: int = 
 
 
 # --------------------------------------------------------------- closed-form models
-
-
-def _smoothed_float64(
-    labels: torch.Tensor, k: int, alpha: float, convention: str
-) -> torch.Tensor:
-    """Smoothed targets built in float64 (``smooth_targets`` uses the default dtype)."""
-    y_true, y_other = smoothed_target_values(alpha, k, convention)
-    onehot = torch.nn.functional.one_hot(labels, k).to(torch.float64)
-    return onehot * (float(y_true) - float(y_other)) + float(y_other)
 
 
 def constant_predictor(
@@ -169,11 +143,13 @@ def constant_predictor(
     k = check_num_classes(num_classes)
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
-    labels = _check_labels(labels, k)
+    labels = check_class_labels(labels, k)
     if labels.numel() == 0:
         raise ValueError("labels must not be empty")
     with torch.no_grad():
-        return _smoothed_float64(labels, k, alpha, convention).mean(dim=0)
+        return smooth_targets(labels, k, alpha, convention, dtype=torch.float64).mean(
+            dim=0
+        )
 
 
 def tabular_predictor(
@@ -201,21 +177,21 @@ def tabular_predictor(
     k = check_num_classes(num_classes)
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
-    labels = _check_labels(labels, k)
+    labels = check_class_labels(labels, k)
     if (
         isinstance(num_inputs, bool)
         or not isinstance(num_inputs, (int, np.integer))
         or num_inputs < 1
     ):
         raise ValueError(f"num_inputs must be a positive integer, got {num_inputs!r}")
-    inputs = _check_labels(inputs, int(num_inputs), name="inputs")
+    inputs = check_class_labels(inputs, int(num_inputs), "inputs")
     if inputs.shape != labels.shape:
         raise ValueError(
             "inputs and labels must have the same shape, "
             f"got {tuple(inputs.shape)} and {tuple(labels.shape)}"
         )
     with torch.no_grad():
-        y = _smoothed_float64(labels, k, alpha, convention)
+        y = smooth_targets(labels, k, alpha, convention, dtype=torch.float64)
         sums = torch.zeros(int(num_inputs), k, dtype=torch.float64).index_add_(
             0, inputs, y
         )
@@ -332,7 +308,7 @@ def fit_softmax_regression(
     x = torch.as_tensor(x).detach().to(torch.float64)
     if x.dim() != 2:
         raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
-    labels = _check_labels(labels, k)
+    labels = check_class_labels(labels, k)
     if labels.shape[0] != x.shape[0] or x.shape[0] == 0:
         raise ValueError(
             "x and labels must have the same, positive number of rows, "
@@ -340,7 +316,7 @@ def fit_softmax_regression(
         )
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite")
-    y = _smoothed_float64(labels, k, alpha, convention)
+    y = smooth_targets(labels, k, alpha, convention, dtype=torch.float64)
     lam = float(lam)
     d = x.shape[1]
     if init is None:

@@ -3,14 +3,20 @@ in the loss and both gradients, without its N x V memory."""
 
 import itertools
 import math
+import zlib
 
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_losses import (
+    reference_ls_cross_entropy,
+    reference_ls_linear_cross_entropy,
+)
 
 import lsmath
+from benchmarks._common import peak_memory_bytes
 from lsmath import ls_cross_entropy, ls_linear_cross_entropy
-from lsmath.chunked import _default_chunk_size, peak_memory_bytes
+from lsmath._chunked_kernels import default_chunk_size, ls_cross_entropy_rows
 
 REDUCTIONS = ["none", "sum", "mean"]
 
@@ -53,7 +59,7 @@ def _run(fn, hidden, weight, reduction, seed=1):
     list(itertools.product([0.0, 0.1, 1.0], REDUCTIONS, [1, 5, None, 1000])),
 )
 def test_equals_naive_float64(alpha, reduction, chunk):
-    hidden, weight, target = _problem(seed=hash((alpha, reduction, chunk)) % 997)
+    hidden, weight, target = _problem(seed=_stable_seed(alpha, reduction, chunk))
     ours = _run(
         lambda h, w: ls_linear_cross_entropy(
             h, w, target, alpha, chunk_size=chunk, reduction=reduction
@@ -62,17 +68,66 @@ def test_equals_naive_float64(alpha, reduction, chunk):
         weight,
         reduction,
     )
-    # the reference: PyTorch's own LS cross-entropy of the full logits
-    ref = _run(
+    # the references: the plain formula and PyTorch's LS cross-entropy of the
+    # full logits
+    for reference in (
+        lambda h, w: reference_ls_linear_cross_entropy(
+            h, w, target, alpha, reduction=reduction
+        ),
         lambda h, w: F.cross_entropy(
             h @ w.T, target, label_smoothing=alpha, reduction=reduction
         ),
-        hidden,
-        weight,
-        reduction,
+    ):
+        ref = _run(reference, hidden, weight, reduction)
+        for a, b in zip(ours, ref):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _stable_seed(*params) -> int:
+    """A seed from the parameters, the same in every process (unlike hash())."""
+    return zlib.crc32(repr(params).encode()) % 997
+
+
+@pytest.mark.parametrize(
+    "k,alpha,reduction,use_weight",
+    list(itertools.product([3, 40], [0.0, 0.1, -0.2], REDUCTIONS, [False, True])),
+)
+def test_row_kernel_equals_reference(k, alpha, reduction, use_weight):
+    """The (N, K) row kernel (unfused below 16 classes, fused above) in float64."""
+    g = torch.Generator().manual_seed(_stable_seed(k, alpha, reduction, use_weight))
+    logits = torch.randn(29, k, generator=g, dtype=torch.float64) * 3
+    target = torch.randint(0, k, (29,), generator=g)
+    target[torch.rand(29, generator=g) < 0.2] = -100
+    weight = torch.rand(k, generator=g, dtype=torch.float64) + 0.5
+    weight = weight if use_weight else None
+    z = logits.clone().requires_grad_()
+    ours = ls_cross_entropy_rows(z, target, alpha, weight, -100, reduction)
+    (ours * 1.3).sum().backward()
+    z_ref = logits.clone().requires_grad_()
+    ref = reference_ls_cross_entropy(
+        z_ref, target, alpha, weight=weight, reduction=reduction
     )
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    (ref * 1.3).sum().backward()
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(z.grad, z_ref.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("k", [3, 40])
+def test_row_kernel_low_precision_close_to_reference(dtype, k):
+    g = torch.Generator().manual_seed(k)
+    logits = (torch.randn(50, k, generator=g) * 2).to(dtype)
+    target = torch.randint(0, k, (50,), generator=g)
+    z = logits.clone().requires_grad_()
+    ours = ls_cross_entropy(z, target, 0.1)
+    ours.backward()
+    z_ref = logits.double().requires_grad_()
+    ref = reference_ls_cross_entropy(z_ref, target, 0.1)
+    ref.backward()
+    assert ours.dtype == dtype
+    eps = torch.finfo(dtype).eps
+    assert abs(ours.double() - ref).item() <= 2 * eps * ref.item()
+    assert (z.grad.double() - z_ref.grad).abs().max().item() <= eps / 25
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
@@ -198,9 +253,9 @@ def test_all_ignored_and_empty():
 
 def test_default_chunk_rule():
     # about N * D / V rows: the chunk of logits is no larger than hidden
-    assert _default_chunk_size(8192, 4096, 128256) == 262
-    assert _default_chunk_size(10, 64, 10) == 10  # small vocabulary: a single chunk
-    assert _default_chunk_size(5, 2, 1000) == 1
+    assert default_chunk_size(8192, 4096, 128256) == 262
+    assert default_chunk_size(10, 64, 10) == 10  # small vocabulary: a single chunk
+    assert default_chunk_size(5, 2, 1000) == 1
 
 
 def test_memory_scales_with_chunk_not_with_n_times_v():

@@ -2,7 +2,7 @@
 second derivatives and torch.func, property tests across shapes, dtypes and alpha.
 
 ls_cross_entropy has a fast path for (N, K) logits with class indices (chunks of
-rows, a custom backward; lsmath/chunked.py) and a plain autograd formula for the
+rows, a custom backward; lsmath/_chunked_kernels.py) and a plain autograd formula for the
 rest; both are checked here against PyTorch and against each other.
 """
 
@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lsmath.chunked as chunked
+import lsmath._chunked_kernels as kernels
+from benchmarks._common import peak_memory_bytes
 from lsmath import ls_cross_entropy, ls_linear_cross_entropy
-from lsmath.chunked import peak_memory_bytes
 
 LOW = (torch.float16, torch.bfloat16)
 # relative tolerance of each dtype's final rounding (the arithmetic is float32 or better)
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 def _formula_path():
     """Force ls_cross_entropy onto its plain autograd formula."""
-    return mock.patch("lsmath.losses._fast_path_available", return_value=False)
+    return mock.patch("lsmath.losses.fast_path_available", return_value=False)
 
 
 def _loss_and_grad(fn, z, reduction, upstream_seed=0):
@@ -109,8 +109,8 @@ def test_property_ls_cross_entropy_matches_torch(
     )
     wd = None if w is None else w.to(dtype if dtype == torch.float64 else torch.float32)
     with (
-        mock.patch.object(chunked, "_CE_CHUNK_ELEMENTS", chunk_elements),
-        mock.patch.object(chunked, "_FUSED_MIN_K", fused_min_k),
+        mock.patch.object(kernels, "CE_CHUNK_ELEMENTS", chunk_elements),
+        mock.patch.object(kernels, "FUSED_MIN_K", fused_min_k),
     ):
         fast = _loss_and_grad(
             lambda x: ls_cross_entropy(x, t, alpha, weight=wd, reduction=reduction),
