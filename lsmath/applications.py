@@ -44,6 +44,7 @@ __all__ = [
     "ensemble_sequence_ls_loss",
     "EnsembleMLP",
     "EnsembleGRU",
+    "train_mlps_batched",
 ]
 
 
@@ -73,8 +74,10 @@ def optimal_discriminator(
 
     .. math::
 
-        -p_{\mathrm{data}}(x)\bigl[(1-a)\log D + a\log(1-D)\bigr]
-        - p_{\mathrm{model}}(x)\bigl[b\log D + (1-b)\log(1-D)\bigr],
+        \begin{aligned}
+        &-p_{\mathrm{data}}(x)\bigl[(1-a)\log D + a\log(1-D)\bigr] \\
+        &- p_{\mathrm{model}}(x)\bigl[b\log D + (1-b)\log(1-D)\bigr],
+        \end{aligned}
 
     minimised by
 
@@ -134,11 +137,19 @@ def smoothed_discriminator_loss(
         L_D = \operatorname{mean}_i \operatorname{bce}(s_i, 1 - a)
               + \operatorname{mean}_j \operatorname{bce}(f_j, b),
 
-    with :math:`\operatorname{bce}(z, y) = -y\log\sigma(z) - (1-y)\log(1 - \sigma(z))`
     on the discriminator's logits :math:`s_i` (real samples) and :math:`f_j`
-    (generated ones). :math:`a = b = 0` is the GAN loss of Goodfellow et al.
-    2014; :math:`a > 0, b = 0` is one-sided label smoothing (Salimans et al.
-    2016), :math:`a, b > 0` two-sided. The generator's loss is not smoothed.
+    (generated ones), with the binary cross-entropy
+
+    .. math::
+
+        \begin{aligned}
+        \operatorname{bce}(z, y) = &-y\log\sigma(z) \\
+        &- (1-y)\log\bigl(1 - \sigma(z)\bigr).
+        \end{aligned}
+
+    :math:`a = b = 0` is the GAN loss of Goodfellow et al. 2014;
+    :math:`a > 0, b = 0` is one-sided label smoothing (Salimans et al. 2016),
+    :math:`a, b > 0` two-sided. The generator's loss is not smoothed.
 
     Args:
         real_logits: logits on real samples, any shape (e.g. ``(N, 1)``).
@@ -691,3 +702,104 @@ class EnsembleGRU(nn.Module):
             states.append(h)
         hs = torch.stack(states, 2)
         return torch.einsum("mbth,mhv->mbtv", hs, self.w_out) + self.b_out[:, None]
+
+
+def train_mlps_batched(
+    models: Sequence[nn.Sequential],
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    on_epoch=None,
+) -> list[dict]:
+    r"""Train ``M`` ReLU MLPs at once, each exactly as :func:`lsmath.training.train_classifier`.
+
+    Member :math:`m` minimises the cross-entropy with probability targets,
+    :math:`-\frac1B\sum_i \sum_k y^{(m)}_{ik}\log p^{(m)}_{ik}` (label smoothing
+    when :math:`y^{(m)}` are smoothed one-hot rows, any prior otherwise), with
+    Adam at learning rate ``lr`` on mini-batches of ``batch_size`` drawn in the
+    order of ``torch.randperm`` seeded by ``seeds[m]``: the updates of
+    ``train_classifier(models[m], x, targets[m], seed=seeds[m], loss_fn=soft_ce)``
+    (Adam acts elementwise, so one optimiser over the stacked weights is ``M``
+    independent ones). The members are stacked into one :class:`EnsembleMLP`
+    with ``negative_slope=0`` (ReLU), trained with batched products, and copied
+    back into ``models`` (in place), which saves the Python overhead of ``M``
+    separate loops.
+
+    Args:
+        models: ``M`` networks of :func:`lsmath.training.make_mlp` with the same
+            layer sizes (their initial weights are used).
+        x: inputs shared by the members, shape ``(N, d)``.
+        targets: probability targets, shape ``(M, N, K)`` (one set per member).
+        seeds: ``M`` integers, the batch order of each member.
+        epochs: number of passes over the data (an integer >= 1).
+        batch_size: mini-batch size (an integer >= 1).
+        lr: Adam's learning rate.
+        on_epoch: optional ``on_epoch(epoch, ensemble)`` called after every
+            epoch with the :class:`EnsembleMLP` (input ``(M, B, d)``); it may
+            return a dict of values to record.
+
+    Returns:
+        The list of the dicts returned by ``on_epoch`` (empty without it).
+
+    Example:
+        >>> from lsmath.training import make_mlp
+        >>> nets = [make_mlp([2, 8, 3], seed=s) for s in (0, 1)]
+        >>> x = torch.randn(20, 2)
+        >>> t = torch.full((2, 20, 3), 1 / 3)
+        >>> train_mlps_batched(nets, x, t, seeds=[0, 1], epochs=2, batch_size=8)
+        []
+    """
+    models = list(models)
+    m = len(models)
+    linears = [[mod for mod in net if isinstance(mod, nn.Linear)] for net in models]
+    if m < 1 or not all(linears):
+        raise ValueError(
+            "models must be a non-empty list of MLPs with nn.Linear layers"
+        )
+    sizes = [linears[0][0].in_features] + [lin.out_features for lin in linears[0]]
+    for layers in linears[1:]:
+        if [layers[0].in_features] + [lin.out_features for lin in layers] != sizes:
+            raise ValueError("models must all have the same layer sizes")
+    if len(seeds) != m:
+        raise ValueError(f"seeds must hold {m} integers, got {len(seeds)}")
+    if x.dim() != 2 or x.shape[1] != sizes[0]:
+        raise ValueError(f"x must have shape (N, {sizes[0]}), got {tuple(x.shape)}")
+    n = x.shape[0]
+    if tuple(targets.shape) != (m, n, sizes[-1]):
+        raise ValueError(
+            f"targets must have shape {(m, n, sizes[-1])}, got {tuple(targets.shape)}"
+        )
+    for name, val in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+            raise ValueError(f"{name} must be a positive integer, got {val!r}")
+    ens = EnsembleMLP(m, sizes, negative_slope=0.0).to(x.dtype)
+    with torch.no_grad():
+        for i, layers in enumerate(zip(*linears)):
+            ens.weights[i].copy_(torch.stack([lin.weight.T for lin in layers]))
+            ens.biases[i].copy_(torch.stack([lin.bias[None] for lin in layers]))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    opt = torch.optim.Adam(ens.parameters(), lr=lr)
+    rows = torch.arange(m)[:, None]
+    records = []
+    ens.train()
+    for epoch in range(epochs):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (M, N)
+        for start in range(0, n, batch_size):
+            idx = perms[:, start : start + batch_size]  # (M, B)
+            logp = torch.log_softmax(ens(x[idx]), dim=-1)
+            loss = -(targets[rows, idx] * logp).sum(-1).mean(-1).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if on_epoch is not None:
+            records.append(on_epoch(epoch, ens) or {})
+    with torch.no_grad():
+        for i, layers in enumerate(zip(*linears)):
+            for j, lin in enumerate(layers):
+                lin.weight.copy_(ens.weights[i][j].T)
+                lin.bias.copy_(ens.biases[i][j, 0])
+    return records
