@@ -5,9 +5,12 @@ the label-smoothed cross-entropy equal to PyTorch's and its gradient
 (``losses``), a memory-lean large-vocabulary version (``chunked``), the closed
 forms the book derives (``closed_forms``), and the helpers of each chapter:
 ``dynamics`` (2), ``geometry`` (3), ``calibration`` (4), ``stability`` (5),
-``distillation`` (6), ``frameworks`` (7), ``priors`` (8), ``robustness`` (9).
-``lsmath.symbolic`` holds the SymPy definitions; ``lsmath.data`` and
-``lsmath.training`` the datasets and tiny training loops of the experiments.
+``distillation`` (6), ``frameworks`` (7), ``priors`` (8), ``robustness`` (9),
+``applications`` (10). ``lsmath.symbolic`` holds the SymPy definitions and
+``lsmath.minimize`` the numerical minimiser that checks closed forms;
+``lsmath.data`` and ``lsmath.training`` the datasets and tiny training loops of
+the experiments, ``lsmath.replicates`` the conclusions over seeds, and
+``lsmath.notebook`` the ``glue`` that puts computed numbers into the prose.
 
 Example:
     >>> import torch, lsmath
