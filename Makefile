@@ -87,11 +87,13 @@ browser-check: venv
 
 # Lint: one line length (pyproject.toml) for lsmath, tests, tools, benchmarks
 # and the chapters' code cells (ruff reads notebooks itself), and no execution
-# metadata in the notebooks (a test in tests/test_book_sources.py).
+# metadata in the notebooks (a test in tests/test_book_sources.py); mypy
+# type-checks lsmath (configured in pyproject.toml).
 LINT_PATHS := lsmath tests tools benchmarks chapters
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 test: lint unit notebooks book-check browser-check
 

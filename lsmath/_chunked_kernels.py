@@ -525,7 +525,8 @@ def _linear_row_stats(hidden, weight, safe_target, need_smooth, rows) -> RowStat
         )
         row_max[start:stop], exp_sum[start:stop] = stats.row_max, stats.exp_sum
         shifted_true[start:stop] = stats.shifted_true
-        if need_smooth:
+        if shifted_sum is not None:
+            assert stats.shifted_sum is not None  # need_smooth
             shifted_sum[start:stop] = stats.shifted_sum
     return RowStats(row_max, exp_sum, shifted_true, shifted_sum)
 

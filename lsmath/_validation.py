@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from numbers import Integral, Real
+from typing import SupportsFloat, cast
 
 import numpy as np
 
@@ -81,12 +82,12 @@ def check_smoothing_scalar(
         raise TypeError(
             f"{name} must be a real number {allowed}, got {type(value).__name__}"
         )
-    value = float(value)
-    low_ok = value >= 0.0 or (allow_negative and math.isfinite(value))
-    if math.isnan(value) or not low_ok or value > 1.0:
-        note = "" if allow_negative or not value < 0 else _NEGATIVE_NOTE
-        raise ValueError(f"{name} must be a real number {allowed}, got {value}{note}")
-    return value
+    number = float(cast(SupportsFloat, value))
+    low_ok = number >= 0.0 or (allow_negative and math.isfinite(number))
+    if math.isnan(number) or not low_ok or number > 1.0:
+        note = "" if allow_negative or not number < 0 else _NEGATIVE_NOTE
+        raise ValueError(f"{name} must be a real number {allowed}, got {number}{note}")
+    return number
 
 
 def check_smoothing_array(

@@ -460,6 +460,29 @@ def reliability_diagram(
     ece = expected_calibration_error(probs, labels, n_bins)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
+    _draw_accuracy_bars(ax, b)
+    if show_counts:
+        share = b.counts / b.counts.sum()
+        ax.stairs(
+            0.15 * share / share.max(),
+            b.edges,
+            color="dimgrey",
+            linewidth=1.2,
+            zorder=4,
+            label="share of samples (scaled)",
+        )
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title if title is not None else f"ECE = {ece:.3f}")
+    return ax
+
+
+def _draw_accuracy_bars(ax, b: CalibrationBins) -> None:
+    """Per-bin accuracy bars and, hatched, their gaps to the mean confidence."""
     width = 1.0 / b.counts.size
     left = b.edges[:-1]
     filled = b.counts > 0
@@ -489,21 +512,3 @@ def reliability_diagram(
         zorder=3,
         label="gap to mean confidence",
     )
-    if show_counts:
-        share = b.counts / b.counts.sum()
-        ax.stairs(
-            0.15 * share / share.max(),
-            b.edges,
-            color="dimgrey",
-            linewidth=1.2,
-            zorder=4,
-            label="share of samples (scaled)",
-        )
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_aspect("equal")
-    ax.set_xlabel("confidence (max probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title if title is not None else f"ECE = {ece:.3f}")
-    return ax

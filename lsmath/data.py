@@ -9,7 +9,9 @@ All return float32/int64 torch tensors and are deterministic given ``seed``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -53,6 +55,26 @@ def standardise(x_train: np.ndarray, *others: np.ndarray):
     return tuple((x - mean) / std for x in (x_train, *others))
 
 
+def _check_count(value: object, name: str, minimum: int = 0) -> int:
+    """An integer ``>= minimum`` (bool rejected); TypeError/ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (Integral, np.integer)
+    ):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_split_sizes(n_train, n_val, n_test, seed) -> tuple[int, int, int]:
+    _check_count(seed, "seed")
+    return (
+        _check_count(n_train, "n_train", 1),
+        _check_count(n_val, "n_val"),
+        _check_count(n_test, "n_test"),
+    )
+
+
 def _to_split(
     x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, n_test: int, seed: int
 ) -> Split:
@@ -85,6 +107,7 @@ def load_digits_split(
             ``0..len(classes)-1`` in the given order. With a subset, the split
             sizes are capped proportionally to what is available.
     """
+    n_train, n_val, n_test = _check_split_sizes(n_train, n_val, n_test, seed)
     load_digits = require("sklearn.datasets", "load_digits_split").load_digits
 
     x, y = load_digits(return_X_y=True)
@@ -109,6 +132,7 @@ def make_mnist1d_split(
     The generator's own seed is ``seed``; the pooled samples are then split
     ``n_train / n_val / n_test`` and standardised on the training split.
     """
+    n_train, n_val, n_test = _check_split_sizes(n_train, n_val, n_test, seed)
     mnist1d_data = require("mnist1d.data", "make_mnist1d_split")
     get_dataset_args, make_dataset = (
         mnist1d_data.get_dataset_args,
@@ -132,7 +156,18 @@ def make_separable_2d(n: int = 100, *, margin: float = 0.3, seed: int = 0):
     Points are drawn from a standard normal; those within ``margin`` of the
     line ``x1 = x2 * 0.5`` are pushed away so the max-margin direction is well
     defined. Returns ``(x, y)`` as float64 / int64 tensors.
+
+    Example:
+        >>> x, y = make_separable_2d(5)
+        >>> tuple(x.shape), y.dtype
+        ((5, 2), torch.int64)
     """
+    n = _check_count(n, "n", 1)
+    _check_count(seed, "seed")
+    if isinstance(margin, bool) or not isinstance(margin, Real) or not margin >= 0:
+        raise ValueError(f"margin must be a real number >= 0, got {margin!r}")
+    if not math.isfinite(margin):
+        raise ValueError(f"margin must be finite, got {margin!r}")
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 2))
     normal = np.array([1.0, -0.5]) / np.linalg.norm([1.0, -0.5])

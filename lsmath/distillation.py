@@ -54,7 +54,7 @@ MAX_TEMPERATURE = 1e4
 
 
 def _check_pair(
-    student_logits: object, teacher_logits: object
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     as_logit_matrix(student_logits, "student_logits", tensor_only=True)
     as_logit_matrix(teacher_logits, "teacher_logits", tensor_only=True)
@@ -157,6 +157,7 @@ def distillation_loss(
     elif reduction == "sum":
         loss = (1.0 - w) * kd.sum() + w * ce.sum()
     else:  # the CE mean runs over non-ignored rows, as in F.cross_entropy
+        assert target is not None  # checked with hard_weight
         loss = (1.0 - w) * kd.mean() + w * _mean_over_kept(ce, target, ignore_index)
     return loss.to(out_dtype)
 

@@ -498,9 +498,12 @@ def make_twin_mixture(
     ):
         if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name, v in (("twin_distance", twin_distance), ("pair_spread", pair_spread)):
-        if _real(v, name, "> 0") <= 0:
-            raise ValueError(f"{name} must be positive, got {v}")
+    for name, length in (
+        ("twin_distance", twin_distance),
+        ("pair_spread", pair_spread),
+    ):
+        if _real(length, name, "> 0") <= 0:
+            raise ValueError(f"{name} must be positive, got {length}")
     rng = np.random.default_rng(seed)
     centres = pair_spread * rng.normal(size=(num_pairs, dim))
     v = rng.normal(size=(num_pairs, dim))

@@ -298,6 +298,30 @@ def fit_softmax_regression(
     k = check_num_classes(num_classes)
     check_convention(convention)
     check_smoothing_scalar(alpha, "alpha")
+    x, labels, lam, w = _check_regression_inputs(x, labels, k, lam, init)
+    y = smooth_targets(labels, k, alpha, convention, dtype=torch.float64)
+    with torch.no_grad():
+        f, p = _objective(w, x, y, lam)
+        g = _gradient(w, x, y, p, lam)
+        steps = 0
+        while float(g.norm()) > tol and steps < max_iter:
+            step = _newton_direction(x, p, g, lam)
+            slope = float((g * step).sum())
+            if slope >= 0:  # numerically flat: nothing left to gain
+                break
+            t, f_new, p_new, g_new = _line_search(w, step, slope, f, g, x, y, lam)
+            if t < 1e-10:
+                break
+            w = w + t * step
+            f, p, g = f_new, p_new, g_new
+            steps += 1
+    gnorm = float(g.norm())
+    bound = gnorm / lam if lam > 0 else math.inf
+    return SoftmaxRegressionFit(w, f, gnorm, bound, steps)
+
+
+def _check_regression_inputs(x, labels, k: int, lam, init):
+    """Checked ``(x, labels, lam, w0)`` of :func:`fit_softmax_regression`, in float64."""
     if (
         isinstance(lam, bool)
         or not isinstance(lam, (int, float, np.floating, np.integer))
@@ -316,8 +340,6 @@ def fit_softmax_regression(
         )
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite")
-    y = smooth_targets(labels, k, alpha, convention, dtype=torch.float64)
-    lam = float(lam)
     d = x.shape[1]
     if init is None:
         w = torch.zeros(k, d, dtype=torch.float64)
@@ -325,47 +347,40 @@ def fit_softmax_regression(
         w = torch.as_tensor(init).detach().to(torch.float64).clone()
         if w.shape != (k, d):
             raise ValueError(f"init must have shape {(k, d)}, got {tuple(w.shape)}")
-    with torch.no_grad():
-        f, p = _objective(w, x, y, lam)
-        g = _gradient(w, x, y, p, lam)
-        steps = 0
-        while float(g.norm()) > tol and steps < max_iter:
-            h = _hessian(x, p, lam)
-            if lam > 0:
-                step = -torch.linalg.solve(h, g.reshape(-1)).reshape(k, d)
-            else:
-                step = -(torch.linalg.pinv(h, hermitian=True) @ g.reshape(-1)).reshape(
-                    k, d
-                )
-            slope = float((g * step).sum())
-            if slope >= 0:  # numerically flat: nothing left to gain
+    return x, labels, float(lam), w
+
+
+def _newton_direction(x, p, g, lam: float) -> torch.Tensor:
+    """``-H^{-1} g`` (the minimum-norm step ``-H^+ g`` when ``lam = 0``)."""
+    h = _hessian(x, p, lam)
+    if lam > 0:
+        return -torch.linalg.solve(h, g.reshape(-1)).reshape(g.shape)
+    return -(torch.linalg.pinv(h, hermitian=True) @ g.reshape(-1)).reshape(g.shape)
+
+
+def _line_search(w, step, slope: float, f, g, x, y, lam: float):
+    """Backtracking (Armijo) line search along ``step``: ``(t, f, p, g)`` at the new point.
+
+    Near the minimiser the decrease in F falls below float64 resolution; a
+    full step that lowers the gradient norm is then accepted instead (Newton's
+    local regime). ``t < 1e-10`` means that no step was found.
+    """
+    t = 1.0
+    while True:
+        f_new, p_new = _objective(w + t * step, x, y, lam)
+        if f_new <= f + 0.25 * t * slope:
+            g_new = _gradient(w + t * step, x, y, p_new, lam)
+            break
+        if t == 1.0:
+            g_new = _gradient(w + step, x, y, p_new, lam)
+            if f_new <= f + 1e-12 * max(1.0, abs(f)) and float(g_new.norm()) < float(
+                g.norm()
+            ):
                 break
-            # Backtracking (Armijo) line search.  Near the minimiser the decrease
-            # in F falls below float64 resolution; a full step that lowers the
-            # gradient norm is then accepted instead (Newton's local regime).
-            t = 1.0
-            while True:
-                f_new, p_new = _objective(w + t * step, x, y, lam)
-                if f_new <= f + 0.25 * t * slope:
-                    g_new = _gradient(w + t * step, x, y, p_new, lam)
-                    break
-                if t == 1.0:
-                    g_new = _gradient(w + step, x, y, p_new, lam)
-                    if f_new <= f + 1e-12 * max(1.0, abs(f)) and float(
-                        g_new.norm()
-                    ) < float(g.norm()):
-                        break
-                t *= 0.5
-                if t < 1e-10:
-                    break
-            if t < 1e-10:
-                break
-            w = w + t * step
-            f, p, g = f_new, p_new, g_new
-            steps += 1
-    gnorm = float(g.norm())
-    bound = gnorm / lam if lam > 0 else math.inf
-    return SoftmaxRegressionFit(w, f, gnorm, bound, steps)
+        t *= 0.5
+        if t < 1e-10:
+            break
+    return t, f_new, p_new, g_new
 
 
 # ------------------------------------------------------------------------- bounds
@@ -393,9 +408,9 @@ def label_flip_weight_bound(
     """
     k = check_num_classes(num_classes)
     y_true, y_other = smoothed_target_values(alpha, k, convention)
-    n = np.asarray(n, dtype=float)
-    if (n < 1).any():
-        raise ValueError(f"n must be >= 1, got {n!r}")
+    count = np.asarray(n, dtype=float)
+    if (count < 1).any():
+        raise ValueError(f"n must be >= 1, got {count!r}")
     if not float(lam) > 0:
         raise ValueError(f"lam must be > 0 (strong convexity), got {lam!r}")
     x_norm = np.asarray(x_norm, dtype=float)
@@ -405,7 +420,7 @@ def label_flip_weight_bound(
         math.sqrt(2.0)
         * np.abs(np.asarray(y_true) - np.asarray(y_other))
         * x_norm
-        / (float(lam) * n)
+        / (float(lam) * count)
     )
     return float(out) if np.ndim(out) == 0 else out
 
@@ -429,12 +444,12 @@ def uniform_stability_bound(lipschitz, radius, lam: float, n: int):
     lam = float(lam)
     if not lam > 0:
         raise ValueError(f"lam must be > 0, got {lam!r}")
-    n = np.asarray(n, dtype=float)
-    if (n < 1).any():
-        raise ValueError(f"n must be >= 1, got {n!r}")
+    count = np.asarray(n, dtype=float)
+    if (count < 1).any():
+        raise ValueError(f"n must be >= 1, got {count!r}")
     out = (
         np.asarray(lipschitz, dtype=float) ** 2
         * np.asarray(radius, dtype=float) ** 2
-        / (lam * n)
+        / (lam * count)
     )
     return float(out) if np.ndim(out) == 0 else out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ._validation import (
+    check_class_range,
     check_convention,
     check_ignore_index,
     check_index_target,
@@ -202,11 +203,7 @@ def smooth_targets(
     if ignore_index is not None:
         ignore = target == check_ignore_index(ignore_index)
         target = target.masked_fill(ignore, 0)
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= k):
-        raise ValueError(
-            f"target values must lie in [0, num_classes) = [0, {k}), "
-            f"got min {int(target.min())} and max {int(target.max())}"
-        )
+    check_class_range(target, k, "target values")
     onehot = torch.nn.functional.one_hot(target.long(), k).to(dtype)
     if prior is None:  # the two values, computed in float64 first
         y_true, y_other = 1.0 - a + a / k, a / k

@@ -25,6 +25,7 @@ from lsmath.applications import (
     smoothed_dpo_loss,
 )
 from lsmath.frameworks import sequence_ls_loss
+from lsmath.minimize import lbfgs_minimize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -50,26 +51,17 @@ def test_optimal_discriminator_minimises_the_pointwise_bce():
         (0.05, 2.0, 0.1, 0.1),
         (1.0, 3.0, 0.0, 0.0),
     ):
-        z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS(
-            [z],
-            max_iter=200,
-            tolerance_grad=1e-14,
-            tolerance_change=1e-16,
-            line_search_fn="strong_wolfe",
-        )
 
-        def closure():
-            opt.zero_grad()
-            loss = p_d * F.binary_cross_entropy_with_logits(
+        def expected_bce(z):
+            real = F.binary_cross_entropy_with_logits(
                 z, torch.tensor([1 - a], dtype=z.dtype)
-            ) + p_m * (
-                F.binary_cross_entropy_with_logits(z, torch.tensor([b], dtype=z.dtype))
             )
-            loss.backward()
-            return loss
+            fake = F.binary_cross_entropy_with_logits(
+                z, torch.tensor([b], dtype=z.dtype)
+            )
+            return p_d * real + p_m * fake
 
-        opt.step(closure)
+        z = lbfgs_minimize(expected_bce, torch.zeros(1, dtype=torch.float64))
         assert (
             abs(torch.sigmoid(z).item() - optimal_discriminator(p_d, p_m, a, b)) < 1e-7
         )
@@ -214,23 +206,11 @@ def test_optimal_preference_margin_symbolic_and_numeric():
 
 
 def test_optimal_preference_margin_minimises_the_loss_numerically():
-    x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     zero = torch.zeros(1, dtype=torch.float64)
-    opt = torch.optim.LBFGS(
-        [x],
-        max_iter=200,
-        tolerance_grad=1e-14,
-        tolerance_change=1e-16,
-        line_search_fn="strong_wolfe",
+    x = lbfgs_minimize(
+        lambda x: smoothed_dpo_loss(x, zero, zero, zero, 0.25, 0.05),
+        torch.zeros(1, dtype=torch.float64),
     )
-
-    def closure():
-        opt.zero_grad()
-        loss = smoothed_dpo_loss(x, zero, zero, zero, 0.25, 0.05)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
     assert abs(x.item() - optimal_preference_margin(0.05, 0.25)) < 1e-6
 
 

@@ -10,6 +10,7 @@ import sympy as sp
 
 import lsmath
 from lsmath import symbolic as S
+from lsmath.minimize import lbfgs_minimize
 
 eps, K, n = sp.symbols("epsilon K n", positive=True)
 ALPHA = eps * K / (K - 1)
@@ -162,23 +163,11 @@ def test_lipschitz_constant_by_brute_force_over_the_simplex(k, a):
 @pytest.mark.parametrize("k,a", CASES)
 def test_optimal_gap_by_optimisation(k, a):
     t = torch.tensor([0])
-    z = torch.zeros(1, k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [z],
-        max_iter=500,
-        tolerance_grad=1e-14,
-        tolerance_change=1e-16,
-        line_search_fn="strong_wolfe",
+    z = lbfgs_minimize(
+        lambda z: F.cross_entropy(z, t, label_smoothing=a),
+        torch.zeros(1, k, dtype=torch.float64),
     )
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(z, t, label_smoothing=a)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    gaps = (z[0, 0] - z[0, 1:]).detach().numpy()
+    gaps = (z[0, 0] - z[0, 1:]).numpy()
     assert np.allclose(gaps, np.log(1 + k * (1 - a) / a), atol=1e-6)
 
 
@@ -210,22 +199,10 @@ def test_weighted_pytorch_minimiser_is_c_over_C():
     k, a = 5, 0.2
     w = torch.tensor([0.5, 1.0, 2.0, 1.0, 4.0], dtype=torch.float64)
     t = torch.tensor([1])
-    z = torch.zeros(1, k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [z],
-        max_iter=500,
-        tolerance_grad=1e-14,
-        tolerance_change=1e-16,
-        line_search_fn="strong_wolfe",
+    z = lbfgs_minimize(
+        lambda z: F.cross_entropy(z, t, weight=w, label_smoothing=a, reduction="sum"),
+        torch.zeros(1, k, dtype=torch.float64),
     )
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(z, t, weight=w, label_smoothing=a, reduction="sum")
-        loss.backward()
-        return loss
-
-    opt.step(closure)
     c = a / k * w.clone()
     c[1] += (1 - a) * w[1]
     assert torch.allclose(torch.softmax(z.detach(), 1)[0], c / c.sum(), atol=1e-6)
