@@ -506,11 +506,11 @@ def make_twin_mixture(
             raise ValueError(f"{name} must be positive, got {length}")
     rng = np.random.default_rng(seed)
     centres = pair_spread * rng.normal(size=(num_pairs, dim))
-    v = rng.normal(size=(num_pairs, dim))
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    direction = rng.normal(size=(num_pairs, dim))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     means = np.empty((2 * num_pairs, dim))
-    means[0::2] = centres - twin_distance / 2 * v
-    means[1::2] = centres + twin_distance / 2 * v
+    means[0::2] = centres - twin_distance / 2 * direction
+    means[1::2] = centres + twin_distance / 2 * direction
     k = 2 * num_pairs
     n = n_train + n_val + n_test
     y = rng.permutation(np.arange(n) % k)

@@ -399,17 +399,15 @@ def test_exported_at_top_level():
 GOOD_P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
 GOOD_Y = np.array([0, 2])
 GOOD_Z = np.array([[1.0, 0.0, -1.0], [0.0, 0.5, 2.0]])
+PROBABILITY_METRICS = [
+    expected_calibration_error,
+    brier_score,
+    negative_log_likelihood,
+    calibration_bins,
+]
 
 
-@pytest.mark.parametrize(
-    "fn",
-    [
-        expected_calibration_error,
-        brier_score,
-        negative_log_likelihood,
-        calibration_bins,
-    ],
-)
+@pytest.mark.parametrize("fn", PROBABILITY_METRICS)
 @pytest.mark.parametrize(
     "probs, exc, match",
     [
@@ -445,15 +443,7 @@ def test_bad_probs(fn, probs, exc, match):
         fn(probs, GOOD_Y)
 
 
-@pytest.mark.parametrize(
-    "fn",
-    [
-        expected_calibration_error,
-        brier_score,
-        negative_log_likelihood,
-        calibration_bins,
-    ],
-)
+@pytest.mark.parametrize("fn", PROBABILITY_METRICS)
 @pytest.mark.parametrize(
     "labels, exc, match",
     [
