@@ -16,6 +16,7 @@ the counts of a built book:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import pathlib
 import re
@@ -80,7 +81,9 @@ class _Copies:
     that relative links to _static resolve, and one wrapper page holding them
     in iframes of the audited width; all removed afterwards."""
 
-    def __init__(self, pages, html_dir, width: int, height: int, offset: int = 0):
+    def __init__(
+        self, pages, html_dir, width: int, height: int, offset: int = 0, group: int = 0
+    ):
         script = f"<script>{AUDIT_JS.read_text(encoding='utf-8')}</script>"
         self.files = []
         frames = []
@@ -93,7 +96,7 @@ class _Copies:
             frames.append(
                 FRAME.format(src=src, width=width, height=height, offset=offset)
             )
-        self.outer = html_dir / f"_audit_wrapper_{width}.html"
+        self.outer = html_dir / f"_audit_wrapper_{width}_{group}.html"
         self.outer.write_text(WRAPPER.format(frames="\n".join(frames)), "utf-8")
         self.files.append(self.outer)
 
@@ -105,13 +108,8 @@ class _Copies:
             f.unlink(missing_ok=True)
 
 
-def audit_pages(
-    pages: list[pathlib.Path], html_dir: pathlib.Path, width: int, browser=None
-) -> dict[str, dict]:
-    """Open every page in an iframe ``width`` px wide (a phone's viewport can be
-    narrower than Chromium's smallest window), all in one browser run, with
-    the audit script. Returns {page path relative to html_dir: result}."""
-    with _Copies(pages, html_dir, width, 1000) as wrapper:
+def _audit_group(pages, html_dir, width: int, group: int, browser) -> dict[str, dict]:
+    with _Copies(pages, html_dir, width, 1000, group=group) as wrapper:
         res = _run_chromium(
             [
                 f"--window-size={max(width, 500) + 20},1000",
@@ -139,6 +137,27 @@ def audit_pages(
             f"no audit result at {width} px for {missing}\n{res.stderr[-1500:]}"
         )
     return results
+
+
+def audit_pages(
+    pages: list[pathlib.Path],
+    html_dir: pathlib.Path,
+    width: int,
+    browser=None,
+    *,
+    processes: int = 2,
+) -> dict[str, dict]:
+    """Open every page in an iframe ``width`` px wide (a phone's viewport can be
+    narrower than Chromium's smallest window) with the audit script, the pages
+    split over ``processes`` browser runs at once (typesetting is the cost).
+    Returns {page path relative to html_dir: result}."""
+    groups = [pages[k::processes] for k in range(processes) if pages[k::processes]]
+    with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
+        parts = pool.map(
+            lambda kg: _audit_group(kg[1], html_dir, width, kg[0], browser),
+            enumerate(groups),
+        )
+        return {k: v for part in parts for k, v in part.items()}
 
 
 def screenshots(
