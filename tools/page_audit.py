@@ -233,9 +233,11 @@ def main(argv: list[str]) -> int:
 
 
 def bad_alt(alt: str) -> bool:
-    """An alt text that says nothing: empty, or a file name."""
+    """An alt text that says nothing: empty, or a file name (what Sphinx writes
+    when no alt text is given)."""
     alt = alt.strip()
-    return len(alt) < 15 or bool(re.search(r"\.(png|svg|jpe?g)$|^_images/|/", alt))
+    path = re.search(r"^(\.\./)*_images/|\.(png|svg|jpe?g)$", alt)
+    return len(alt) < 15 or bool(path)
 
 
 if __name__ == "__main__":
