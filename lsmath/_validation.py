@@ -20,6 +20,16 @@ _LOW_PRECISION_NAMES = ("float16", "bfloat16")
 REDUCTIONS = ("none", "sum", "mean")
 
 
+def check_positive_int(
+    value: object, name: str, *, allowed: str = "a positive integer"
+) -> int:
+    """``value`` as an int if it is an integer >= 1 (not a bool), else a
+    ValueError naming ``name`` and what is ``allowed``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
 def check_convention(convention: object) -> str:
     if not isinstance(convention, str) or convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validation import check_positive_int
+
 __all__ = [
     "optimal_discriminator",
     "smoothed_discriminator_loss",
@@ -581,14 +583,7 @@ class EnsembleMLP(nn.Module):
         negative_slope: float = 0.2,
     ):
         super().__init__()
-        if (
-            isinstance(num_models, bool)
-            or not isinstance(num_models, int)
-            or num_models < 1
-        ):
-            raise ValueError(
-                f"num_models must be a positive integer, got {num_models!r}"
-            )
+        check_positive_int(num_models, "num_models")
         if len(sizes) < 2:
             raise ValueError(
                 f"sizes must list at least input and output widths, got {list(sizes)}"
@@ -657,8 +652,7 @@ class EnsembleGRU(nn.Module):
             ("embed_dim", embed_dim),
             ("hidden_dim", hidden_dim),
         ):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+            check_positive_int(val, name)
         g = torch.Generator().manual_seed(seed)
         m, h = num_models, hidden_dim
 
@@ -774,8 +768,7 @@ def train_mlps_batched(
             f"targets must have shape {(m, n, sizes[-1])}, got {tuple(targets.shape)}"
         )
     for name, val in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name} must be a positive integer, got {val!r}")
+        check_positive_int(val, name)
     ens = EnsembleMLP(m, sizes, negative_slope=0.0).to(x.dtype)
     with torch.no_grad():
         for i, layers in enumerate(zip(*linears)):

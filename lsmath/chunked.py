@@ -11,8 +11,6 @@ the gradient); this module checks the arguments and picks the path.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 
 from ._chunked_kernels import (
@@ -25,6 +23,7 @@ from ._chunked_kernels import (
 from ._validation import (
     check_ignore_index,
     check_index_target,
+    check_positive_int,
     check_reduction,
 )
 from .targets import uniform_smoothing
@@ -164,15 +163,9 @@ def _check_linear_arguments(
     n = max(1, target.numel())
     if chunk_size is None:
         return a, default_chunk_size(n, d, v)
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, Integral)
-        or chunk_size < 1
-    ):
-        raise ValueError(
-            f"chunk_size must be a positive integer or None, got {chunk_size!r}"
-        )
-    return a, int(chunk_size)
+    return a, check_positive_int(
+        chunk_size, "chunk_size", allowed="a positive integer or None"
+    )
 
 
 def _autocast_inputs(hidden, weight):

@@ -37,6 +37,7 @@ from ._validation import (
     check_class_labels,
     check_convention,
     check_num_classes,
+    check_positive_int,
     check_prior_or_matrix,
 )
 from .data import Split, standardise
@@ -496,8 +497,7 @@ def make_twin_mixture(
         ("num_pairs", num_pairs),
         ("dim", dim),
     ):
-        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, name)
     for name, length in (
         ("twin_distance", twin_distance),
         ("pair_spread", pair_spread),
