@@ -307,3 +307,35 @@ def test_huge_temperature_is_not_nan():
         assert "temperature" in str(err)
     else:
         assert torch.isfinite(out)
+
+
+# ---------- low precision: PyTorch's own kernels, time and memory ------------
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("k", [10, 1000])
+def test_low_precision_is_torch_bit_for_bit_with_no_more_memory(dtype, k):
+    # Issue 18: in bfloat16 the float32 row kernels were up to 3.8x torch's time
+    # under load and 2.2x its memory at K = 10. With a uniform prior the loss
+    # is F.cross_entropy's in every dtype, so it is now computed by it.
+    from benchmarks._common import peak_memory_bytes
+
+    g = torch.Generator().manual_seed(k)
+    logits = (3 * torch.randn(64, k, generator=g)).to(dtype)
+    target = torch.randint(0, k, (64,), generator=g)
+    ours_z = logits.clone().requires_grad_()
+    ref_z = logits.clone().requires_grad_()
+    ours = ls_cross_entropy(ours_z, target, 0.1)
+    ref = F.cross_entropy(ref_z, target, label_smoothing=0.1)
+    ours.backward()
+    ref.backward()
+    assert ours.dtype == ref.dtype == dtype
+    assert torch.equal(ours, ref) and torch.equal(ours_z.grad, ref_z.grad)
+
+    def run(loss_fn):
+        z = logits.clone().requires_grad_()
+        return peak_memory_bytes(lambda: loss_fn(z).backward())
+
+    ours_peak = run(lambda z: ls_cross_entropy(z, target, 0.1))
+    torch_peak = run(lambda z: F.cross_entropy(z, target, label_smoothing=0.1))
+    assert ours_peak <= torch_peak
