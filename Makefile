@@ -101,9 +101,16 @@ test: lint unit notebooks book-check browser-check
 # texlive-xetex texlive-latex-extra latexmk texlive-lang-chinese fonts-noto-cjk),
 # from the stored outputs. Lands in $(OUT)/_build/latex/ and, when the HTML book
 # exists, beside it as _build/html/label-smoothing-derived.pdf (the preface links it).
+# The PDF build's config is the CI one plus a LaTeX-only local extension
+# (tools/latex_exercise_refs.py: "Exercise 2.6", not "Exercise ??", in references).
 PDF_NAME := label-smoothing-derived.pdf
-pdf: venv $(CI_CONFIG)
-	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . --builder pdflatex --config $(CI_CONFIG) --path-output $(OUT)
+PDF_CONFIG := $(OUT)/_build/_config_pdf.yml
+$(PDF_CONFIG): $(CI_CONFIG)
+	sed -e '/^  local_extensions:$$/a\    latex_exercise_refs: $(CURDIR)/tools/' $< > $@.tmp
+	grep -q 'latex_exercise_refs:' $@.tmp && mv $@.tmp $@
+
+pdf: venv $(PDF_CONFIG)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_CONFIG) --path-output $(OUT)
 	if [ -d $(OUT)/_build/html ]; then cp $(OUT)/_build/latex/$(PDF_NAME) $(OUT)/_build/html/; fi
 
 # External links (needs network; not run in CI).
