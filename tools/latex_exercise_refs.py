@@ -26,11 +26,9 @@ from sphinx_exercise.nodes import exercise_enumerable_node
 
 def _latex_label(number: str, docname: str, label: str) -> str:
     """LaTeX that defines ``docname:label`` with ``\\ref`` text ``number``."""
-    return (
-        "\\phantomsection"
-        "\\expandafter\\def\\csname @currentlabel\\endcsname{%s}"
-        "\\label{\\detokenize{%s:%s}}%%\n" % (number, docname, label)
-    )
+    define = "\\expandafter\\def\\csname @currentlabel\\endcsname"
+    target = f"\\detokenize{{{docname}:{label}}}"
+    return f"\\phantomsection{define}{{{number}}}\\label{{{target}}}%\n"
 
 
 class LabelExercisesForLatex(SphinxPostTransform):
