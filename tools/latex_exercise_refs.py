@@ -10,8 +10,17 @@ section's number), so LaTeX printed "Exercise ??" and the link went nowhere.
 This post-transform (LaTeX format only) puts before each numbered exercise a
 ``\\label{<docname>:<label>}`` whose ``\\ref`` text is the exercise's numfig
 number, taken from the same table sphinx-exercise titles the exercise with, and
-whose anchor is the exercise. The HTML builders never run it. Loaded only by
-``make pdf`` (the Makefile adds it to the PDF build's copy of ``_config.yml``).
+whose anchor is the exercise. In the index of exercises (the lists in a
+``ls-exercise-index`` container) each reference is followed by its page number.
+
+A second post-transform gives long tables (over 30 rows: LaTeX ``longtable``)
+column widths. Without them Sphinx sets such a table in ``l`` columns, which do
+not wrap, and the notation appendix's table of symbols ran a page-width off the
+paper. Each column gets a share of the line in proportion to its longest cell
+(capped, so that one long sentence does not squeeze the others).
+
+The HTML builders never run either transform. Loaded only by ``make pdf`` (the
+Makefile adds it to the PDF build's copy of ``_config.yml``).
 """
 
 from __future__ import annotations
@@ -51,7 +60,59 @@ class LabelExercisesForLatex(SphinxPostTransform):
             node.parent.insert(node.parent.index(node), raw)
 
 
+class PageNumbersInExerciseIndex(SphinxPostTransform):
+    """Follow each reference in an ``ls-exercise-index`` container by its page."""
+
+    default_priority = 30  # after references and sphinx-exercise's (22)
+    formats = ("latex",)
+    container_class = "ls-exercise-index"
+
+    def run(self, **kwargs: Any) -> None:
+        for box in list(self.document.findall(nodes.container)):
+            if self.container_class not in box["classes"]:
+                continue
+            for ref in list(box.findall(nodes.reference)):
+                uri = ref.get("refuri", "")
+                if not uri.startswith("%") or "#" not in uri:
+                    continue
+                target = uri[1:].replace("#", ":")
+                pageref = f"\\pageref{{\\detokenize{{{target}}}}}"
+                page = f"\\nobreakspace(p.\\nobreakspace{pageref})"
+                raw = nodes.raw("", page, format="latex")
+                ref.parent.insert(ref.parent.index(ref) + 1, raw)
+
+
+class WrapLongTablesForLatex(SphinxPostTransform):
+    """Give every long table without set widths proportional ``colwidth``s."""
+
+    default_priority = 400
+    formats = ("latex",)
+    rows_for_longtable = 30  # sphinx.writers.latex.Table.is_longtable
+    cap = 60  # characters: a longer cell counts as this long
+
+    def run(self, **kwargs: Any) -> None:
+        for table in list(self.document.findall(nodes.table)):
+            if "colwidths-given" in table["classes"]:
+                continue
+            for tgroup in table.findall(nodes.tgroup):
+                colspecs = [c for c in tgroup.children if isinstance(c, nodes.colspec)]
+                rows = list(tgroup.findall(nodes.row))
+                if len(rows) <= self.rows_for_longtable or not colspecs:
+                    continue
+                longest = [4] * len(colspecs)
+                for row in rows:
+                    for i, entry in enumerate(row.children[: len(colspecs)]):
+                        n = min(len(entry.astext()), self.cap)
+                        longest[i] = max(longest[i], n)
+                for colspec, width in zip(colspecs, longest):
+                    colspec["colwidth"] = width
+                table["classes"].append("colwidths-given")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_exercise")
+    app.add_latex_package("multicol")  # the index of exercises in columns
     app.add_post_transform(LabelExercisesForLatex)
+    app.add_post_transform(PageNumbersInExerciseIndex)
+    app.add_post_transform(WrapLongTablesForLatex)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

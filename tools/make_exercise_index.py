@@ -43,6 +43,27 @@ def exercises(nb: dict) -> list[str]:
     return labels
 
 
+INDEX_CLASS = "ls-exercise-index"
+# PDF only (ignored by the HTML builder): the chapter headings below already
+# carry their chapter's number, so LaTeX leaves them unnumbered (restored at
+# the end); each list is set in columns, with page numbers
+# (tools/latex_exercise_refs.py), through the container's class.
+LATEX_START = [
+    "```{raw} latex",
+    "\\edef\\lsExSecnumdepth{\\arabic{secnumdepth}}\\setcounter{secnumdepth}{0}",
+    f"\\newenvironment{{sphinxclass{INDEX_CLASS}}}"
+    "{\\begin{multicols}{3}}{\\end{multicols}}",
+    "```",
+    "",
+]
+LATEX_END = [
+    "```{raw} latex",
+    "\\setcounter{secnumdepth}{\\lsExSecnumdepth}",
+    "```",
+    "",
+]
+
+
 def render() -> str:
     lines = [
         "# Index of exercises",
@@ -50,13 +71,20 @@ def render() -> str:
         "Every exercise of the book, chapter by chapter. Each has a worked solution,",
         "collapsed under the exercise; several are checked by code with `lsmath`.",
         "",
+        *LATEX_START,
     ]
     for path in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         labels = exercises(nb)
         lines += [f"## {path.stem[:2].lstrip('0')}. {chapter_title(nb)}", ""]
-        lines += [f"* {{ref}}`{lab}`" for lab in labels] or ["(none yet)"]
+        if labels:
+            lines += [f":::{{container}} {INDEX_CLASS}"]
+            lines += [f"* {{ref}}`{lab}`" for lab in labels]
+            lines += [":::"]
+        else:
+            lines += ["(none yet)"]
         lines.append("")
+    lines += LATEX_END
     return "\n".join(lines)
 
 
