@@ -26,7 +26,7 @@ arithmetic, is what costs time on a CPU).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_positive_int
+from .training import _train_stacked_members
 
 __all__ = [
     "optimal_discriminator",
@@ -470,7 +471,6 @@ def markov_next_token_probs(
     cols = torch.arange(target.shape[1])[None]
     mask = (target != pad_index) & (cols + 1 >= order)
     flat = transition.reshape(-1, v)
-    rows = []
     b_idx, t_idx = mask.nonzero(as_tuple=True)
     context = torch.zeros(len(b_idx), dtype=torch.long)
     for j in range(order):
@@ -707,7 +707,7 @@ def train_mlps_batched(
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
-    on_epoch=None,
+    on_epoch: Callable[[int, EnsembleMLP], dict | None] | None = None,
 ) -> list[dict]:
     r"""Train ``M`` ReLU MLPs at once, each exactly as :func:`lsmath.training.train_classifier`.
 
@@ -719,9 +719,10 @@ def train_mlps_batched(
     ``train_classifier(models[m], x, targets[m], seed=seeds[m], loss_fn=soft_ce)``
     (Adam acts elementwise, so one optimiser over the stacked weights is ``M``
     independent ones). The members are stacked into one :class:`EnsembleMLP`
-    with ``negative_slope=0`` (ReLU), trained with batched products, and copied
-    back into ``models`` (in place), which saves the Python overhead of ``M``
-    separate loops.
+    with ``negative_slope=0`` (ReLU), trained by the loop of
+    :func:`lsmath.dynamics.train_ensemble` (``lsmath.training._train_stacked_members``)
+    and copied back into ``models`` (in place), which saves the Python
+    overhead of ``M`` separate loops.
 
     Args:
         models: ``M`` networks of :func:`lsmath.training.make_mlp` with the same
@@ -731,13 +732,18 @@ def train_mlps_batched(
         seeds: ``M`` integers, the batch order of each member.
         epochs: number of passes over the data (an integer >= 1).
         batch_size: mini-batch size (an integer >= 1).
-        lr: Adam's learning rate.
+        lr: Adam's learning rate (> 0).
         on_epoch: optional ``on_epoch(epoch, ensemble)`` called after every
             epoch with the :class:`EnsembleMLP` (input ``(M, B, d)``); it may
             return a dict of values to record.
 
     Returns:
         The list of the dicts returned by ``on_epoch`` (empty without it).
+
+    Raises:
+        ValueError: for models without ``nn.Linear`` layers or of different
+            sizes, ``x`` or ``targets`` of the wrong shape, or a bad
+            ``seeds``, ``epochs``, ``batch_size`` or ``lr``.
 
     Example:
         >>> from lsmath.training import make_mlp
@@ -758,41 +764,36 @@ def train_mlps_batched(
     for layers in linears[1:]:
         if [layers[0].in_features] + [lin.out_features for lin in layers] != sizes:
             raise ValueError("models must all have the same layer sizes")
-    if len(seeds) != m:
-        raise ValueError(f"seeds must hold {m} integers, got {len(seeds)}")
     if x.dim() != 2 or x.shape[1] != sizes[0]:
         raise ValueError(f"x must have shape (N, {sizes[0]}), got {tuple(x.shape)}")
-    n = x.shape[0]
-    if tuple(targets.shape) != (m, n, sizes[-1]):
+    if tuple(targets.shape) != (m, x.shape[0], sizes[-1]):
         raise ValueError(
-            f"targets must have shape {(m, n, sizes[-1])}, got {tuple(targets.shape)}"
+            f"targets must have shape {(m, x.shape[0], sizes[-1])}, "
+            f"got {tuple(targets.shape)}"
         )
-    for name, val in (("epochs", epochs), ("batch_size", batch_size)):
-        check_positive_int(val, name)
+    check_positive_int(batch_size, "batch_size")
     ens = EnsembleMLP(m, sizes, negative_slope=0.0).to(x.dtype)
     with torch.no_grad():
-        for i, layers in enumerate(zip(*linears)):
-            ens.weights[i].copy_(torch.stack([lin.weight.T for lin in layers]))
-            ens.biases[i].copy_(torch.stack([lin.bias[None] for lin in layers]))
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    opt = torch.optim.Adam(ens.parameters(), lr=lr)
-    rows = torch.arange(m)[:, None]
-    records = []
-    ens.train()
-    for epoch in range(epochs):
-        perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (M, N)
-        for start in range(0, n, batch_size):
-            idx = perms[:, start : start + batch_size]  # (M, B)
-            logp = torch.log_softmax(ens(x[idx]), dim=-1)
-            loss = -(targets[rows, idx] * logp).sum(-1).mean(-1).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if on_epoch is not None:
-            records.append(on_epoch(epoch, ens) or {})
+        for i, layer in enumerate(zip(*linears)):  # layer i of every member
+            ens.weights[i].copy_(torch.stack([lin.weight.T for lin in layer]))
+            ens.biases[i].copy_(torch.stack([lin.bias[None] for lin in layer]))
+    records: list[dict] = []
+    _train_stacked_members(
+        ens,
+        x,
+        targets,
+        lambda z, t: -(t * torch.log_softmax(z, dim=-1)).sum(-1).mean(-1),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seeds=seeds,
+        after_epoch=(lambda e: records.append(on_epoch(e, ens) or {}))
+        if on_epoch
+        else None,
+    )
     with torch.no_grad():
-        for i, layers in enumerate(zip(*linears)):
-            for j, lin in enumerate(layers):
+        for i, layer in enumerate(zip(*linears)):
+            for j, lin in enumerate(layer):
                 lin.weight.copy_(ens.weights[i][j].T)
                 lin.bias.copy_(ens.biases[i][j, 0])
     return records

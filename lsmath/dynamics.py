@@ -33,7 +33,6 @@ In the off-target convention replace :math:`\alpha` by
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -41,6 +40,7 @@ import torch
 from ._validation import as_logit_matrix, check_num_classes, reject_negative_smoothing
 from .losses import ls_cross_entropy, ls_gradient
 from .targets import smoothed_target_values, uniform_alpha
+from .training import _train_stacked_members
 
 __all__ = [
     "softmax_hessian",
@@ -340,23 +340,25 @@ def train_ensemble(
     r"""Train :math:`M` networks at once with Adam, member :math:`m` on the LS loss
     with smoothing ``alphas[m]`` (uniform convention).
 
-    The objective is :math:`\sum_m L_{\mathrm{LS}}(z^{(m)}, y; \alpha_m)`, each
-    term the batch mean of one member. A member's parameters receive only the
-    gradient of its own term and Adam acts elementwise, so every member follows
-    the trajectory it would follow if trained alone (up to floating-point
-    rounding), at the cost of one batched forward and backward pass.
+    The objective is :math:`\sum_m L_{\mathrm{LS}}(z^{(m)}, y; \alpha_m)`,
+    each term the batch mean of one member. A member's parameters receive only
+    the gradient of its own term and Adam acts elementwise, so every member
+    follows the trajectory it would follow if trained alone (up to
+    floating-point rounding), at the cost of one batched forward and backward
+    pass. The loop is :func:`lsmath.training._train_stacked_members`, shared
+    with :func:`lsmath.applications.train_mlps_batched`.
 
     Args:
         net: maps inputs of shape ``(M, B, F)`` to logits ``(M, B, K)``, e.g.
             :class:`lsmath.applications.EnsembleMLP`; deterministic (no
             dropout), trained in place.
         x: inputs ``(N, F)``, shared by all members.
-        y: class indices ``(N,)``.
+        y: class indices ``(N,)``, shared by all members.
         alphas: the smoothing :math:`\alpha_m \in [0, 1]` of each member
             (length :math:`M`).
         epochs: the number of passes over the data (an integer >= 1).
-        batch_size: mini-batch size; ``None`` for full-batch steps (one step
-            an epoch, no shuffling).
+        batch_size: mini-batch size; ``None`` (or at least :math:`N`) for
+            full-batch steps (one step an epoch, no shuffling).
         lr: Adam's learning rate (> 0).
         seeds: per-member seeds of the batch order (default 0 for all); a
             member reshuffles every epoch with its own generator.
@@ -368,6 +370,12 @@ def train_ensemble(
         ``{"loss": ..., key: ...}``, each an array of shape ``(epochs, M)``:
         the mean training loss of each member in each epoch, and every value
         ``on_epoch`` returned.
+
+    Raises:
+        TypeError: if ``net`` is not a ``torch.nn.Module``.
+        ValueError: for inputs of the wrong shape, ``alphas`` outside
+            :math:`[0, 1]`, a bad ``epochs``, ``batch_size``, ``lr`` or
+            ``seeds``, or logits of a shape other than ``(M, B, K)``.
 
     Example:
         >>> import torch
@@ -389,59 +397,32 @@ def train_ensemble(
         raise ValueError(
             f"alphas must be a non-empty list of values in [0, 1], got {alphas}"
         )
-    m = len(alphas)
-    seeds = [0] * m if seeds is None else list(seeds)
-    if len(seeds) != m:
-        raise ValueError(
-            f"seeds must have one entry per member ({m}), got {len(seeds)}"
-        )
-    if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    n = x.shape[0]
-    full = batch_size is None or batch_size >= n
-    if not full and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, Integral)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
-        )
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not lr > 0:
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
-    x_all, y_all = x.expand(m, -1, -1), y.expand(m, -1)
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    hist: dict[str, list] = {"loss": []}
+    m, n = len(alphas), x.shape[0]
+    if batch_size is not None and not isinstance(batch_size, bool):
+        batch_size = None if batch_size >= n else batch_size
+    x_all = x.expand(m, -1, -1)
+    hist: dict[str, list] = {}
 
-    def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        logits = net(xb)
-        if logits.dim() != 3 or logits.shape[0] != m:
-            raise ValueError(f"net must return logits of shape ({m}, B, K)")
-        losses = torch.stack(
+    def member_losses(logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
             [ls_cross_entropy(logits[k], yb[k], alphas[k]) for k in range(m)]
         )
-        opt.zero_grad()
-        losses.sum().backward()
-        opt.step()
-        return losses.detach()
 
-    def record(epoch: int, logits: torch.Tensor) -> None:
-        for key, value in (on_epoch(epoch, logits) if on_epoch else {}).items():
+    def record(epoch: int) -> None:
+        with torch.no_grad():
+            values = on_epoch(epoch, net(x_all)) if on_epoch else {}
+        for key, value in values.items():
             hist.setdefault(key, []).append(np.asarray(value, dtype=float))
 
-    net.train()
-    for epoch in range(epochs):
-        if full:
-            losses = step(x_all, y_all)
-        else:
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
-            total = torch.zeros(m)
-            for start in range(0, n, batch_size):
-                idx = perms[:, start : start + batch_size]
-                total += step(x[idx], y[idx]) * idx.shape[1]
-            losses = total / n
-        hist["loss"].append(losses.numpy())
-        with torch.no_grad():
-            record(epoch, net(x_all))
-    return {key: np.stack(values) for key, values in hist.items()}
+    losses = _train_stacked_members(
+        net,
+        x,
+        y.expand(m, -1),
+        member_losses,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seeds=[0] * m if seeds is None else list(seeds),
+        after_epoch=record if on_epoch else None,
+    )
+    return {"loss": losses.numpy()} | {k: np.stack(v) for k, v in hist.items()}

@@ -11,10 +11,12 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 
 import torch
 from torch import nn
 
+from ._validation import check_positive_int
 from .losses import ls_cross_entropy
 
 __all__ = [
@@ -196,3 +198,91 @@ def train_classifier(
             for key, value in (on_epoch(epoch, model) or {}).items():
                 hist.extra.setdefault(key, []).append(value)
     return hist
+
+
+def _train_stacked_members(
+    net: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    member_losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    seeds: Sequence[int],
+    after_epoch: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    r"""The batched Adam loop of ``M`` stacked networks (one home for it).
+
+    ``net`` maps inputs ``(M, B, F)`` to logits ``(M, B, K)``; member
+    :math:`m` sees the rows ``x[idx[m]]`` and its own targets
+    ``targets[m, idx[m]]``, where ``idx[m]`` walks through
+    ``torch.randperm(N)`` drawn every epoch from a generator seeded with
+    ``seeds[m]`` (``batch_size=None``: all rows in order, one step an
+    epoch). Each step minimises :math:`\sum_m L_m` with
+    ``(L_1, ..., L_M) = member_losses(logits, batch_targets)``: a member's
+    parameters get the gradient of its own term only, and Adam acts
+    elementwise, so each member follows the trajectory it would follow alone.
+    :func:`lsmath.dynamics.train_ensemble` and
+    :func:`lsmath.applications.train_mlps_batched` are thin wrappers of it.
+
+    Args:
+        net: the stacked networks, trained in place (deterministic: no dropout).
+        x: inputs ``(N, F)`` shared by the members.
+        targets: per-member targets ``(M, N, ...)`` (class indices or
+            probabilities; an expanded view is fine).
+        member_losses: ``(logits (M, B, K), targets (M, B, ...)) -> (M,)``.
+        epochs: passes over the data (an integer >= 1).
+        batch_size: mini-batch size (an integer >= 1; batches are reshuffled
+            every epoch even when it is >= N) or ``None`` for full batches.
+        lr: Adam's learning rate (> 0).
+        seeds: ``M`` seeds of the batch orders.
+        after_epoch: called as ``after_epoch(epoch)`` after every epoch.
+
+    Returns:
+        ``(epochs, M)``: the mean training loss of each member in each epoch.
+
+    Raises:
+        ValueError: for a bad ``epochs``, ``batch_size``, ``lr`` or ``seeds``,
+            or logits of the wrong shape.
+    """
+    m, n = targets.shape[0], x.shape[0]
+    check_positive_int(epochs, "epochs", allowed="an integer >= 1")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size", allowed="None or an integer >= 1")
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not lr > 0:
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if len(seeds) != m:
+        raise ValueError(
+            f"seeds must have one entry per member ({m}), got {len(seeds)}"
+        )
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    rows = torch.arange(m)[:, None]
+
+    def step(xb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+        logits = net(xb)
+        if logits.dim() != 3 or logits.shape[0] != m:
+            raise ValueError(f"net must return logits of shape ({m}, B, K)")
+        losses = member_losses(logits, tb)
+        opt.zero_grad()
+        losses.sum().backward()
+        opt.step()
+        return losses.detach()
+
+    history = []
+    net.train()
+    for epoch in range(epochs):
+        if batch_size is None:
+            losses = step(x.expand(m, -1, -1), targets)
+        else:
+            perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
+            total = torch.zeros(m)
+            for start in range(0, n, batch_size):
+                idx = perms[:, start : start + batch_size]  # (M, B)
+                total += step(x[idx], targets[rows, idx]) * idx.shape[1]
+            losses = total / n
+        history.append(losses)
+        if after_epoch is not None:
+            after_epoch(epoch)
+    return torch.stack(history)

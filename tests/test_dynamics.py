@@ -284,6 +284,22 @@ def test_train_ensemble_equals_members_trained_alone(batch_size):
         assert hist["acc"][-1, m] == float((alone.argmax(1) == y).float().mean())
 
 
+def test_train_ensemble_batch_size_at_least_n_is_full_batch():
+    from lsmath.applications import EnsembleMLP
+
+    x, y = (
+        torch.randn(10, 3, generator=torch.Generator().manual_seed(0)),
+        torch.arange(10) % 2,
+    )
+    runs = []
+    for batch_size in (None, 10, 64):
+        net = EnsembleMLP(2, [3, 2], seed=0)
+        dyn.train_ensemble(net, x, y, [0.0, 0.1], epochs=3, batch_size=batch_size)
+        runs.append([p.detach().clone() for p in net.parameters()])
+    for other in runs[1:]:
+        assert all(torch.equal(p, q) for p, q in zip(runs[0], other))
+
+
 def test_train_ensemble_errors():
     from lsmath.applications import EnsembleMLP
 
@@ -301,3 +317,9 @@ def test_train_ensemble_errors():
         dyn.train_ensemble(net, x, y[:3], [0.0, 0.1], epochs=1)
     with pytest.raises(TypeError, match="net"):
         dyn.train_ensemble("net", x, y, [0.0], epochs=1)
+    with pytest.raises(ValueError, match="y must"):
+        dyn.train_ensemble(net, x, y.expand(2, -1), [0.0, 0.1], epochs=1)
+    with pytest.raises(ValueError, match="lr"):
+        dyn.train_ensemble(net, x, y, [0.0, 0.1], epochs=1, lr=0.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        dyn.train_ensemble(net, x, y, [0.0, 0.1], epochs=1, batch_size=0)

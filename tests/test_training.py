@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from lsmath.losses import ls_cross_entropy
 from lsmath.training import (
     THREADS_ENV,
     TrainHistory,
@@ -161,3 +162,36 @@ def test_weight_norm_counts_weights_not_biases():
         model.weight.fill_(1.0)
         model.bias.fill_(100.0)
     assert weight_norm(model) == pytest.approx(2.0)
+
+
+def test_train_stacked_members_records_losses_and_epochs():
+    """The shared batched loop: (epochs, M) mean losses, after_epoch per epoch."""
+    from lsmath.applications import EnsembleMLP
+    from lsmath.training import _train_stacked_members
+
+    x, y = _blobs(30)
+    targets = torch.stack([y, (y + 1) % 3])  # (M, N): two label sets
+
+    def member_losses(logits, t):
+        return torch.stack([ls_cross_entropy(logits[m], t[m]) for m in range(2)])
+
+    net = EnsembleMLP(2, [4, 3], seed=0)
+    with torch.no_grad():
+        first = member_losses(net(x.expand(2, -1, -1)), targets)
+    seen = []
+    losses = _train_stacked_members(
+        net, x, targets, member_losses, epochs=3, batch_size=None, lr=0.1,
+        seeds=[0, 1], after_epoch=seen.append,
+    )  # fmt: skip
+    assert losses.shape == (3, 2) and seen == [0, 1, 2]
+    assert torch.equal(losses[0], first)  # full batch: the loss before step 1
+    assert (losses[-1] < losses[0]).all()
+    for bad, match in [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": -1.0}, "lr"),
+        ({"seeds": [0]}, "seeds"),
+    ]:
+        args = dict(epochs=1, batch_size=8, lr=0.1, seeds=[0, 1]) | bad
+        with pytest.raises(ValueError, match=match):
+            _train_stacked_members(net, x, targets, member_losses, **args)
