@@ -121,12 +121,15 @@ def _check_n_bins(n_bins: object) -> int:
 class CalibrationBins(NamedTuple):
     """Equal-width confidence bins of a reliability diagram.
 
-    Fields: ``edges``, shape ``(n_bins + 1,)``, the bin edges ``0, 1/M, ..., 1``
-    (bin ``m`` is ``(edges[m], edges[m+1]]``; the first bin also holds
-    confidence 0); ``counts``, shape ``(n_bins,)``, the number of samples per
-    bin; ``confidence`` and ``accuracy``, shape ``(n_bins,)``, the mean
-    confidence and the fraction of correct predictions per bin (NaN for an
-    empty bin).
+    Attributes:
+        edges: float64 ``(M + 1,)``, ``M = n_bins``: the bin edges
+            ``0, 1/M, ..., 1`` (bin ``m`` is ``(edges[m], edges[m+1]]``; the
+            first bin also holds confidence 0).
+        counts: int64 ``(M,)``, the number of samples per bin.
+        confidence: float64 ``(M,)``, the mean confidence per bin (NaN for an
+            empty bin).
+        accuracy: float64 ``(M,)``, the fraction of correct predictions per
+            bin (NaN for an empty bin).
     """
 
     edges: np.ndarray
@@ -163,8 +166,15 @@ def calibration_bins(probs, labels, n_bins: int = 15) -> CalibrationBins:
     ``B_m = ((m - 1)/M, m/M]``, ``m = 1..M`` (``M = n_bins``); for each bin
     ``conf(B_m) = mean_{i in B_m} c_i`` and ``acc(B_m) = mean_{i in B_m} 1[argmax_k p_ik = y_i]``.
 
-    Shapes:
-        probs: ``(N, K)`` probabilities (rows sum to 1); labels: ``(N,)`` integers in ``[0, K)``.
+    Args:
+        probs: ``(N, K)`` probabilities (float tensor or array, rows summing
+            to 1 within 1e-3; not logits), ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+        n_bins: the number of equal-width bins ``M >= 1``; default 15.
+
+    Returns:
+        A :class:`CalibrationBins` with the ``M + 1`` edges and, per bin, the
+        count, mean confidence and accuracy (NaN for an empty bin).
 
     Example:
         >>> b = calibration_bins(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]), n_bins=2)
@@ -193,9 +203,15 @@ def expected_calibration_error(probs, labels, n_bins: int = 15) -> float:
     norm="l1")`` except for confidences lying exactly on a bin edge (torchmetrics
     uses left-closed bins ``[lo, hi)`` and a separate bin for confidence 1).
 
-    Shapes:
-        probs: ``(N, K)`` probabilities, rows summing to 1 (not logits);
-        labels: ``(N,)`` integer class indices in ``[0, K)``. Returns a float.
+    Args:
+        probs: ``(N, K)`` probabilities (float tensor or array, rows summing
+            to 1 within 1e-3; not logits), ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+        n_bins: the number of equal-width bins ``M >= 1``; default 15, as in
+            Guo et al.
+
+    Returns:
+        The ECE, a float in ``[0, 1]``.
 
     References:
         Guo, Pleiss, Sun, Weinberger, "On Calibration of Modern Neural Networks", ICML 2017.
@@ -224,8 +240,13 @@ def brier_score(probs, labels) -> float:
     scoring rule: its expectation is minimised by the true conditional
     distribution. 0 for a confident correct prediction, 2 for a confident wrong one.
 
-    Shapes:
-        probs: ``(N, K)`` probabilities (rows sum to 1); labels: ``(N,)`` integers in ``[0, K)``.
+    Args:
+        probs: ``(N, K)`` probabilities (float tensor or array, rows summing
+            to 1 within 1e-3; not logits), ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+
+    Returns:
+        The Brier score, a float in ``[0, 2]``.
 
     Example:
         >>> round(brier_score(np.array([[0.8, 0.2]]), np.array([0])), 4)
@@ -243,6 +264,14 @@ def negative_log_likelihood(probs, labels) -> float:
 
     ``inf`` if a true class has probability 0. For logits prefer
     :func:`temperature_nll` (computed stably with log-sum-exp).
+
+    Args:
+        probs: ``(N, K)`` probabilities (float tensor or array, rows summing
+            to 1 within 1e-3; not logits), ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+
+    Returns:
+        The mean NLL in nats, a float in ``[0, inf]``.
 
     Example:
         >>> round(negative_log_likelihood(np.array([[0.5, 0.5]]), np.array([1])), 4)
@@ -279,6 +308,18 @@ def _nll_and_derivatives(z: np.ndarray, y: np.ndarray, beta: float):
 
 def temperature_nll(logits, labels, temperature: float = 1.0) -> float:
     """Mean NLL of ``softmax(logits / temperature)``: ``-(1/N) sum_i log softmax(z_i / T)_{y_i}``.
+
+    Computed from the logits with log-sum-exp (finite even where a
+    probability rounds to 0).
+
+    Args:
+        logits: ``(N, K)`` finite real logits (torch tensor or NumPy array),
+            ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+        temperature: ``T > 0``, finite; default 1 (the logits as they are).
+
+    Returns:
+        The mean NLL in nats, a float.
 
     Example:
         >>> round(temperature_nll(np.array([[2.0, 0.0]]), np.array([0]), 2.0), 4)
@@ -403,6 +444,14 @@ def calibration_metrics(
 ) -> dict:
     """Accuracy, NLL, ECE and Brier score of ``softmax(logits / temperature)``.
 
+    Args:
+        logits: ``(N, K)`` finite real logits (torch tensor or NumPy array),
+            ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+        temperature: ``T > 0``, finite; default 1. Pass the output of
+            :func:`fit_temperature` for temperature-scaled metrics.
+        n_bins: the number of equal-width ECE bins ``M >= 1``; default 15.
+
     Returns:
         ``{"accuracy", "nll", "ece", "brier"}`` as floats.
 
@@ -443,10 +492,14 @@ def reliability_diagram(
     outline along the bottom shows the share of samples per bin (scaled).
 
     Args:
-        probs: ``(N, K)`` probabilities; labels: ``(N,)`` integers in ``[0, K)``.
-        n_bins: number of equal-width bins (>= 1).
+        probs: ``(N, K)`` probabilities (float tensor or array, rows summing
+            to 1 within 1e-3; not logits), ``K >= 2``.
+        labels: ``(N,)`` integer class indices in ``[0, K)``.
+        n_bins: number of equal-width bins ``M >= 1``; default 15.
         ax: a Matplotlib Axes to draw on (a new figure is made when None).
         title: axes title; by default ``"ECE = ..."``.
+        show_counts: draw the share of samples per bin along the bottom
+            (default ``True``).
 
     Returns:
         The Matplotlib Axes.

@@ -45,7 +45,7 @@ def ls_linear_cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """LS cross-entropy of the logits ``hidden @ weight.T``, never materialising them.
+    r"""LS cross-entropy of the logits ``hidden @ weight.T``, never materialising them.
 
     Equal (up to float rounding) to
     ``ls_cross_entropy(hidden @ weight.T, target, alpha, ...)`` in the loss and in
@@ -70,6 +70,9 @@ def ls_linear_cross_entropy(
             mapped through ``alpha_from_eps``).
         chunk_size: rows per chunk; default about ``N * D / V`` (a chunk of
             logits then has as many entries as ``hidden``).
+        convention: ``"uniform"`` (default, :math:`\alpha`) or ``"off_target"``
+            (:math:`\varepsilon`, mapped to
+            :math:`\alpha = \varepsilon V / (V - 1)`).
         ignore_index: target value whose rows contribute 0 (and no gradient).
         reduction: ``"mean"`` (over non-ignored rows), ``"sum"`` or ``"none"``
             (per-row losses, shape ``hidden.shape[:-1]``, 0 on ignored rows).

@@ -29,7 +29,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Split:
-    """Train / validation / test tensors of one dataset."""
+    """Train / validation / test tensors of one dataset.
+
+    Attributes:
+        x_train: training inputs, float32 ``(N_train, d)``, standardised.
+        y_train: training labels, int64 ``(N_train,)``, in ``[0, K)``.
+        x_val: validation inputs, float32 ``(N_val, d)`` (scaled with the
+            training mean and standard deviation).
+        y_val: validation labels, int64 ``(N_val,)``.
+        x_test: test inputs, float32 ``(N_test, d)`` (scaled likewise).
+        y_test: test labels, int64 ``(N_test,)``.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -40,15 +50,35 @@ class Split:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes ``K``: the largest training label plus one."""
         return int(self.y_train.max()) + 1
 
     @property
     def num_features(self) -> int:
+        """The number of input features ``d``."""
         return int(self.x_train.shape[1])
 
 
 def standardise(x_train: np.ndarray, *others: np.ndarray):
-    """Scale features by the training mean and standard deviation (constant features -> 0)."""
+    """Scale features by the training mean and standard deviation (constant features -> 0).
+
+    Each array becomes ``(x - mean) / std`` with the per-feature mean and
+    (population) standard deviation of ``x_train``; a feature that is constant
+    in ``x_train`` is only centred (its ``std`` is taken as 1).
+
+    Args:
+        x_train: ``(N, d)`` training features; the statistics come from it.
+        *others: further ``(M, d)`` arrays (validation, test) scaled with the
+            training statistics.
+
+    Returns:
+        A tuple of the scaled arrays, ``x_train`` first, then ``others`` in
+        order.
+
+    Example:
+        >>> [a.tolist() for a in standardise(np.array([[0.0], [2.0]]), np.array([[4.0]]))]
+        [[[-1.0], [1.0]], [[3.0]]]
+    """
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
@@ -103,9 +133,18 @@ def load_digits_split(
     """scikit-learn's digits, shuffled with ``seed``, standardised on the training split.
 
     Args:
+        n_train: the number of training examples, at least 1; default 1000.
+        n_val: the number of validation examples, at least 0; default 297.
+        n_test: the number of test examples, at least 0; default 500.
+            The three together at most 1797 (all the digits).
         classes: optional subset of digit labels to keep; labels are re-indexed
             ``0..len(classes)-1`` in the given order. With a subset, the split
             sizes are capped proportionally to what is available.
+        seed: seed of the shuffle (an integer >= 0); default 0.
+
+    Returns:
+        A :class:`Split`: 64 features (8 x 8 pixels) as float32, labels as
+        int64 in ``[0, K)``, ``K = 10`` (or ``len(classes)``).
     """
     n_train, n_val, n_test = _check_split_sizes(n_train, n_val, n_test, seed)
     load_digits = require("sklearn.datasets", "load_digits_split").load_digits
@@ -131,6 +170,17 @@ def make_mnist1d_split(
 
     The generator's own seed is ``seed``; the pooled samples are then split
     ``n_train / n_val / n_test`` and standardised on the training split.
+
+    Args:
+        n_train: the number of training examples, at least 1; default 4000.
+        n_val: the number of validation examples, at least 0; default 1000.
+        n_test: the number of test examples, at least 0; default 2000.
+        seed: seed of the generator and of the split (an integer >= 0);
+            default 0.
+
+    Returns:
+        A :class:`Split`: 40 features as float32, labels as int64 in
+        ``[0, 10)``.
     """
     n_train, n_val, n_test = _check_split_sizes(n_train, n_val, n_test, seed)
     mnist1d_data = require("mnist1d.data", "make_mnist1d_split")
@@ -155,7 +205,17 @@ def make_separable_2d(n: int = 100, *, margin: float = 0.3, seed: int = 0):
 
     Points are drawn from a standard normal; those within ``margin`` of the
     line ``x1 = x2 * 0.5`` are pushed away so the max-margin direction is well
-    defined. Returns ``(x, y)`` as float64 / int64 tensors.
+    defined.
+
+    Args:
+        n: the number of points, at least 1; default 100.
+        margin: the half-width of the empty band around the separating line,
+            a finite real >= 0; default 0.3.
+        seed: seed of the draw (an integer >= 0); default 0.
+
+    Returns:
+        ``(x, y)``: points ``(n, 2)`` as float64 and labels ``(n,)`` as int64
+        in {0, 1} (1 on the side of the normal ``(1, -0.5)``).
 
     Example:
         >>> x, y = make_separable_2d(5)

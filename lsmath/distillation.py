@@ -94,16 +94,15 @@ def distillation_loss(
     ``teacher_logits`` if they require grad: pass ``teacher_logits.detach()``
     to train the student only.
 
-    Shapes:
-        student_logits, teacher_logits: ``(N, K)`` (or ``(K,)`` for one
-        sample), same shape, finite, ``K >= 2``.
-        target: ``(N,)`` integer class indices in ``[0, K)`` (or ``()`` for an
-        unbatched sample), or probabilities shaped like the logits.
-        Output: a scalar for ``"mean"``/``"sum"``, ``(N,)`` for ``"none"``.
-
     Args:
-        temperature: ``T``, a finite real number ``> 0``.
-        target: optional hard labels; requires ``hard_weight > 0``.
+        student_logits: the student's logits ``s``, a floating tensor
+            ``(N, K)`` (or ``(K,)`` for one sample), finite, ``K >= 2``.
+        teacher_logits: the teacher's logits ``t``, a floating tensor of the
+            same shape, finite.
+        temperature: ``T``, a finite real number ``> 0`` (at most 1e4).
+        target: optional hard labels: ``(N,)`` integer class indices in
+            ``[0, K)`` (or ``()`` for an unbatched sample), or probabilities
+            shaped like the logits; requires ``hard_weight > 0``.
         hard_weight: weight of the hard-label term, in ``[0, 1]``; needs
             ``target`` when ``> 0``. ``hard_weight=1`` gives plain cross-entropy.
         reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"``.
@@ -112,6 +111,10 @@ def distillation_loss(
             and ``"mean"`` averages the hard term over the other rows only (as
             ``F.cross_entropy`` does) while the distillation term is averaged
             over all rows.
+
+    Returns:
+        A scalar for ``"mean"``/``"sum"``, ``(N,)`` (or ``()`` unbatched) for
+        ``"none"``, in the student logits' dtype.
 
     Raises:
         TypeError: non-tensor or non-float logits, non-real temperature or weight.
@@ -226,9 +229,11 @@ def distillation_gradient(student_logits, teacher_logits, temperature: float):
     (Hinton et al. 2015).  Divide by ``N`` for the batch mean.
 
     Args:
-        student_logits, teacher_logits: ``(N, K)`` or ``(K,)`` torch tensors
-            or NumPy arrays of the same shape.
-        temperature: finite ``T > 0``.
+        student_logits: the student's logits ``s``, ``(N, K)`` or ``(K,)``, a
+            floating torch tensor or NumPy array, finite.
+        teacher_logits: the teacher's logits ``t``, of the same shape (tensor
+            or array).
+        temperature: finite ``T > 0`` (at most 1e4).
 
     Returns:
         The gradient, same shape and type (tensor or array) as ``student_logits``.
@@ -269,6 +274,8 @@ class StackedMLP(torch.nn.Module):
     Shapes:
         input ``(B, d)`` (the same rows for every member) or ``(M, B, d)``;
         output ``(M, B, classes)``.
+        Parameters: ``weights[l]`` ``(M, in, out)``, ``biases[l]``
+        ``(M, 1, out)``.
 
     Example:
         >>> net = StackedMLP([4, 8, 3], seeds=[0, 1])
@@ -302,14 +309,34 @@ class StackedMLP(torch.nn.Module):
 
     @property
     def num_members(self) -> int:
+        """The number of members ``M``."""
         return self.weights[0].shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(M, B, classes)`` of every member."""
+        """Logits ``(M, B, classes)`` of every member.
+
+        Args:
+            x: float32 inputs ``(B, sizes[0])``, shared by every member, or
+                ``(M, B, sizes[0])``, one batch per member.
+
+        Returns:
+            The logits ``(M, B, sizes[-1])``.
+        """
         return self._run(x, len(self.weights))
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """Last hidden layer (after ReLU), ``(M, B, sizes[-2])``: the penultimate features."""
+        """Last hidden layer (after ReLU), ``(M, B, sizes[-2])``: the penultimate features.
+
+        Args:
+            x: float32 inputs ``(B, sizes[0])`` or ``(M, B, sizes[0])``, as for
+                ``forward``.
+
+        Returns:
+            The features ``(M, B, sizes[-2])``.
+
+        Raises:
+            ValueError: the network has no hidden layer.
+        """
         if len(self.weights) < 2:
             raise ValueError(
                 "a network without hidden layers has no penultimate features"
@@ -337,7 +364,15 @@ class StackedMLP(torch.nn.Module):
         return x
 
     def member(self, m: int) -> torch.nn.Sequential:
-        """Member ``m`` as an ordinary ``nn.Sequential`` of ``Linear``/``ReLU`` (a copy)."""
+        """Member ``m`` as an ordinary ``nn.Sequential`` of ``Linear``/``ReLU`` (a copy).
+
+        Args:
+            m: the member's index in ``[0, M)`` (negative counts from the end).
+
+        Returns:
+            A new ``nn.Sequential`` with the same function as member ``m``;
+            training it does not change the stack.
+        """
         layers: list[torch.nn.Module] = []
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             lin = torch.nn.Linear(w.shape[1], w.shape[2])
@@ -368,8 +403,21 @@ def train_stacked(
     Adam acts elementwise, so this is the same as training each member alone
     with the same shuffles (up to floating-point rounding).
 
+    Args:
+        model: the :class:`StackedMLP` to train (in place).
+        x: the training inputs ``(n, d)``, shared by every member.
+        loss_fn: ``loss_fn(logits, idx) -> (M,)`` per-member losses, from
+            the logits ``(M, B, K)`` and the row indices ``idx`` ``(M, B)``
+            (index the targets with ``idx``).
+        epochs: the number of passes over the rows, a positive integer.
+        batch_size: rows per step ``B``, a positive integer (the last batch
+            of an epoch may be smaller).
+        seeds: one integer seed per member for its shuffles (length ``M``).
+        lr: Adam's learning rate; default 1e-3.
+
     Returns:
-        the mean over members of each epoch's average loss.
+        the mean over members of each epoch's average loss (a list of
+        ``epochs`` floats).
     """
     seeds = [int(s) for s in seeds]
     if len(seeds) != model.num_members:
@@ -402,14 +450,25 @@ def train_stacked(
 
 
 class WrongClassProfiles(NamedTuple):
-    """Centred wrong-class logits ``profiles`` ``(N, K-1)``; gaps ``(N,)``."""
+    """Centred wrong-class logits ``profiles`` ``(N, K-1)``; gaps ``(N,)``.
+
+    Attributes:
+        profiles: ``(N, K-1)``, the wrong-class logits minus their mean, in
+            increasing class order (each row sums to 0).
+        gaps: ``(N,)``, the true logit minus the mean wrong-class logit.
+    """
 
     profiles: torch.Tensor
     gaps: torch.Tensor
 
 
 class ClassResiduals(NamedTuple):
-    """Input-level ``residuals`` ``(N, K-1)``; ``class_means`` ``(C, K-1)``."""
+    """Input-level ``residuals`` ``(N, K-1)``; ``class_means`` ``(C, K-1)``.
+
+    Attributes:
+        residuals: ``(N, J)``, each profile minus its class's mean profile.
+        class_means: ``(C, J)``, the mean profile of each class.
+    """
 
     residuals: torch.Tensor
     class_means: torch.Tensor
@@ -417,7 +476,18 @@ class ClassResiduals(NamedTuple):
 
 @dataclass(frozen=True)
 class ErasureStatistics:
-    """Chapter 6's four numbers for one teacher (see :func:`erasure_statistics`)."""
+    """Chapter 6's four numbers for one teacher (see :func:`erasure_statistics`).
+
+    Attributes:
+        nontarget_variance: the within-class variance of the non-target
+            probabilities at temperature ``T``, summed over the wrong classes
+            and averaged over the classes.
+        class_level: ``B``, the mean squared norm of the class-mean profiles
+            over the squared mean gap (scale-free).
+        input_level: ``W``, the mean squared norm of the residuals over the
+            squared mean gap (scale-free).
+        residuals: the input-level residuals ``(N, K-1)``.
+    """
 
     nontarget_variance: float
     class_level: float
@@ -438,9 +508,13 @@ def wrong_class_profiles(
     times ``1 - q_t``, so ``(d, g)`` is all the softened teacher says about the
     wrong classes (Mueller, Kornblith & Hinton 2019 study this information).
 
-    Shapes:
-        logits ``(N, K)`` floating, ``K >= 2``; labels ``(N,)`` integer.
-        Returns profiles ``(N, K-1)`` (each row sums to 0) and gaps ``(N,)``.
+    Args:
+        logits: floating tensor ``(N, K)``, ``K >= 2`` (a teacher's logits).
+        labels: integer tensor ``(N,)`` of true classes in ``[0, K)``.
+
+    Returns:
+        A :class:`WrongClassProfiles`: profiles ``(N, K-1)`` (each row sums
+        to 0) and gaps ``(N,)``.
 
     Example:
         >>> z, t = torch.tensor([[3.0, 1.0, -1.0]]), torch.tensor([0])
@@ -468,9 +542,15 @@ def class_residuals(
     ``bar d_c = mean_{x: y(x) = c} d(x)`` (class-level knowledge: which wrong
     classes class ``c`` resembles) and ``r(x) = d(x) - bar d_{y(x)}``.
 
-    Shapes:
-        profiles ``(N, J)``, labels ``(N,)`` in ``[0, num_classes)``, every
-        class present. Returns residuals ``(N, J)`` and class_means ``(C, J)``.
+    Args:
+        profiles: floating tensor ``(N, J)`` (e.g. the profiles of
+            :func:`wrong_class_profiles`, ``J = K - 1``).
+        labels: integer tensor ``(N,)`` in ``[0, C)``, every class present.
+        num_classes: the number of classes ``C >= 1``.
+
+    Returns:
+        A :class:`ClassResiduals`: residuals ``(N, J)`` and class_means
+        ``(C, J)``.
 
     Example:
         >>> d = torch.tensor([[1.0, -1.0], [3.0, -3.0], [0.0, 0.0]])
@@ -514,7 +594,15 @@ def erasure_statistics(
     the variance is not. Classes are ``0 .. K-1``; every class must occur at
     least twice (sample variance, ``ddof = 1``).
 
-    Shapes: logits ``(N, K)``, labels ``(N,)``; ``residuals`` is ``(N, K-1)``.
+    Args:
+        logits: floating tensor ``(N, K)``, a teacher's logits, ``K >= 2``.
+        labels: integer tensor ``(N,)`` in ``[0, K)``, every class at least
+            twice.
+        temperature: ``T > 0`` (at most 1e4) of the non-target variance;
+            default 4. ``B`` and ``W`` do not depend on it.
+
+    Returns:
+        An :class:`ErasureStatistics` (``residuals`` is ``(N, K-1)``).
 
     Example:
         >>> z = torch.tensor([[2.0, 1.0, 0.0], [2.0, 0.0, 1.0],
@@ -556,6 +644,13 @@ def residual_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     correlation of the pooled coordinates up to that centring. Used as the
     *reproducibility* of input-level structure across seeds (chapter 6).
 
+    Args:
+        a: the first teacher's residuals (any shape, nonzero), a tensor.
+        b: the second teacher's, of the same shape and the same examples.
+
+    Returns:
+        The correlation, a float in ``[-1, 1]``.
+
     Example:
         >>> a = torch.tensor([[1.0, -1.0], [0.5, -0.5]])
         >>> round(residual_correlation(a, 2 * a), 6)
@@ -581,7 +676,11 @@ def logit_scale(logits: torch.Tensor) -> float:
     constant per row leaves it unchanged. Chapter 6 matches the temperatures of
     two teachers by the ratio of their scales.
 
-    Shapes: logits ``(N, K)`` or ``(K,)``.
+    Args:
+        logits: floating tensor ``(N, K)`` or ``(K,)``.
+
+    Returns:
+        The scale, a float ``>= 0``.
 
     Example:
         >>> logit_scale(torch.tensor([[1.0, -1.0], [3.0, 1.0]]))

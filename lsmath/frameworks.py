@@ -214,13 +214,29 @@ def _rule(framework: object) -> FrameworkRule:
 def lsmath_equivalent(
     framework: str, smoothing: float, num_classes: int
 ) -> tuple[str, float, int]:
-    """The ``lsmath`` call that reproduces a framework's smoothed target.
+    r"""The ``lsmath`` call that reproduces a framework's smoothed target.
 
     Returns ``(convention, parameter, K_eff)``: the framework's target on a
     non-padded position equals ``lsmath.smooth_targets(t, K_eff, parameter,
     convention)`` on the ``K_eff`` classes that receive mass. ``K_eff`` is
     ``num_classes`` except for OpenNMT-py, whose padding column gets nothing
     (``K_eff = V - 1``), and Keras' binary loss, which is a ``K = 2`` problem.
+
+    Args:
+        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
+            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
+            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
+            ``"opennmt"`` or ``"tensor2tensor"``.
+        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
+            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
+            defines it).
+        num_classes: the number of columns of the logits ``K`` (``V``),
+            ``>= 2`` (``>= 3`` for OpenNMT-py; exactly 2 for ``"keras_binary"``).
+
+    Returns:
+        ``(convention, parameter, K_eff)``: ``"uniform"`` or ``"off_target"``,
+        the smoothing value in that convention, and the number of classes that
+        receive mass.
 
     Example:
         >>> lsmath_equivalent("opennmt", 0.1, 1000)
@@ -242,13 +258,27 @@ def lsmath_equivalent(
 def target_masses(
     framework: str, smoothing: float, num_classes: int
 ) -> tuple[float, float]:
-    """``(true-class mass, mass on each other class)`` of a framework's smoothed target.
+    r"""``(true-class mass, mass on each other class)`` of a framework's smoothed target.
 
     ``num_classes`` is the number of columns of the logits (``V`` for a
     vocabulary, padding symbol included). For OpenNMT-py the second value is the
     mass on each *non-padding* wrong class, ``eps / (V - 2)``; its padding
     column gets 0. For Keras' binary loss (``num_classes = 2``) the values are
     the smoothed label ``1 - a/2`` and ``a/2``.
+
+    Args:
+        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
+            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
+            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
+            ``"opennmt"`` or ``"tensor2tensor"``.
+        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
+            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
+            defines it).
+        num_classes: the number of columns of the logits ``K`` (``V``),
+            ``>= 2`` (``>= 3`` for OpenNMT-py; exactly 2 for ``"keras_binary"``).
+
+    Returns:
+        ``(y_true, y_other)``, two floats.
 
     Example:
         >>> [round(v, 5) for v in target_masses("opennmt", 0.1, 12)]
@@ -289,7 +319,7 @@ def framework_targets(
     pad_index: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """The full smoothed target rows a framework trains against, shape ``(*target.shape, K)``.
+    r"""The full smoothed target rows a framework trains against, shape ``(*target.shape, K)``.
 
     Built with :func:`~lsmath.targets.smooth_targets` in the framework's convention.
     Positions whose target equals ``pad_index`` get an all-zero row (they do not
@@ -297,6 +327,28 @@ def framework_targets(
     padding column, which gets 0 in every row, while the ``V - 1`` other
     columns carry an off-target target with ``eps``. ``dtype`` defaults to
     ``torch.get_default_dtype()``.
+
+    Args:
+        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
+            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
+            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
+            ``"opennmt"`` or ``"tensor2tensor"``.
+        target: integer class indices (any shape) in ``[0, K)`` or
+            ``pad_index``.
+        num_classes: the number of columns ``K`` (``V``), ``>= 2`` (``>= 3``
+            for OpenNMT-py).
+        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
+            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
+            defines it).
+        pad_index: optional padding symbol: positions whose target equals it
+            contribute 0 (required for ``"opennmt"``, where it also names the
+            padding column); default ``None`` (no padding).
+        dtype: floating dtype of the result; default
+            ``torch.get_default_dtype()``.
+
+    Returns:
+        The targets, a tensor ``(*target.shape, K)``; each non-padded row sums
+        to 1, padded rows are 0.
 
     Example:
         >>> framework_targets("opennmt", torch.tensor([1, 0]), 4, 0.1, pad_index=0)
@@ -346,7 +398,7 @@ def framework_token_losses(
     *,
     pad_index: int | None = None,
 ) -> torch.Tensor:
-    """Per-position loss of a framework, shape ``target.shape``; 0 at padded positions.
+    r"""Per-position loss of a framework, shape ``target.shape``; 0 at padded positions.
 
     ``-sum_k y_k log softmax(z)_k`` with ``y`` from :func:`framework_targets`;
     for OpenNMT-py and tensor2tensor, which report a KL divergence, the
@@ -354,6 +406,24 @@ def framework_token_losses(
     ``logits`` has the class axis last: ``(..., K)``. For ``"keras_binary"``
     pass one logit per position (shape ``target.shape``) and targets in {0, 1}:
     the loss is the binary cross-entropy with label ``y (1 - a) + a / 2``.
+
+    Args:
+        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
+            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
+            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
+            ``"opennmt"`` or ``"tensor2tensor"``.
+        logits: floating tensor ``(*target.shape, K)`` (class axis last), or
+            ``target.shape`` for ``"keras_binary"``.
+        target: integer class indices in ``[0, K)`` or ``pad_index``.
+        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
+            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
+            defines it).
+        pad_index: optional padding symbol: positions whose target equals it
+            contribute 0 (required for ``"opennmt"``, where it also names the
+            padding column); default ``None`` (no padding).
+
+    Returns:
+        The per-position losses, shape ``target.shape``, in the logits' dtype.
 
     Example:
         >>> z = torch.zeros(1, 3)
@@ -403,7 +473,7 @@ def framework_loss(
     pad_index: int | None = None,
     normalize: str = "tokens",
 ) -> torch.Tensor:
-    """A framework's reduced loss, as it reaches the gradient step.
+    r"""A framework's reduced loss, as it reaches the gradient step.
 
     * PyTorch, Hugging Face, tensor2tensor: sum over non-padded positions /
       their number (PyTorch without class weights).
@@ -411,6 +481,27 @@ def framework_loss(
     * fairseq and OpenNMT-py: the criterion returns a sum, which the trainer
       divides by the number of non-padded target tokens (``normalize="tokens"``)
       or by the number of sentences, ``target.shape[0]`` (``"sentences"``).
+
+    Args:
+        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
+            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
+            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
+            ``"opennmt"`` or ``"tensor2tensor"``.
+        logits: floating tensor ``(*target.shape, K)`` (class axis last), or
+            ``target.shape`` for ``"keras_binary"``.
+        target: integer class indices in ``[0, K)`` or ``pad_index``;
+            ``(batch, length)`` for ``normalize="sentences"``.
+        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
+            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
+            defines it).
+        pad_index: optional padding symbol: positions whose target equals it
+            contribute 0 (required for ``"opennmt"``, where it also names the
+            padding column); default ``None`` (no padding).
+        normalize: ``"tokens"`` (default) or ``"sentences"``; used only by
+            fairseq and OpenNMT-py, whose trainers choose the divisor.
+
+    Returns:
+        The reduced loss, a scalar tensor.
 
     Example:
         >>> z, t = torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0])
@@ -453,7 +544,7 @@ def sequence_ls_loss(
     normalize: str = "tokens",
     smooth_pad_column: bool = True,
 ) -> torch.Tensor:
-    """Label-smoothed loss of a batch of sequences with padding.
+    r"""Label-smoothed loss of a batch of sequences with padding.
 
     For logits ``(B, T, V)`` and targets ``(B, T)``, every position whose
     target is not ``pad_index`` contributes ``-sum_k y_k log p_k`` with ``y``
@@ -470,6 +561,25 @@ def sequence_ls_loss(
     non-padding classes only, so the model is never taught to emit the padding
     symbol (as OpenNMT-py does); with ``True`` the pad column is an ordinary
     class (as ``F.cross_entropy(..., ignore_index=pad)`` does).
+
+    Args:
+        logits: floating tensor ``(B, T, V)``: batch, positions, vocabulary.
+        target: integer tensor ``(B, T)`` of token indices in ``[0, V)`` or
+            ``pad_index``.
+        alpha: smoothing in ``[0, 1]`` in ``convention`` (:math:`\alpha` or
+            :math:`\varepsilon`).
+        pad_index: the padding symbol (keyword, required); positions whose
+            target equals it contribute 0. With
+            ``smooth_pad_column=False`` it must be a column in ``[0, V)``.
+        convention: ``"uniform"`` (default) or ``"off_target"``.
+        normalize: ``"tokens"`` (default), ``"sequences"``,
+            ``"sequence_mean"`` or ``"sum"``, as above.
+        smooth_pad_column: whether the padding column receives smoothing mass
+            (default ``True``, PyTorch's behaviour; ``False``: the mass is
+            spread over the ``V - 1`` other classes, needs ``V >= 3``).
+
+    Returns:
+        The loss, a scalar tensor in the logits' dtype.
 
     Example:
         >>> z = torch.zeros(1, 2, 4); t = torch.tensor([[1, 0]])

@@ -108,6 +108,19 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
         self.register_buffer("prior", prior)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``input`` (logits) against ``target``.
+
+        Args:
+            input: floating logits ``(N, K)``, ``(K,)`` or ``(N, K, d1, ...)``
+                (class axis 1, or 0 for an unbatched ``(K,)``).
+            target: integer class indices in :math:`[0, K)` (or
+                ``ignore_index``) of shape ``(N,)``, ``()`` or ``(N, d1, ...)``,
+                or probabilities shaped like ``input``.
+
+        Returns:
+            A scalar for ``reduction="mean"`` or ``"sum"``, else the per-element
+            losses of the target's shape (without the class axis).
+        """
         return ls_cross_entropy(
             input,
             target,
@@ -120,6 +133,12 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
         )
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's ``repr``.
+
+        Returns:
+            ``label_smoothing`` and ``reduction``, then ``ignore_index`` and
+            ``convention`` where they differ from their defaults.
+        """
         parts = [
             f"label_smoothing={self.label_smoothing}",
             f"reduction={self.reduction!r}",

@@ -320,11 +320,21 @@ def disturb_labels(
 def disturb_label_alpha(
     rate: float, num_classes: int, convention: str = "uniform"
 ) -> float:
-    """Smoothing whose LS loss equals the expected DisturbLabel loss at ``rate``.
+    r"""Smoothing whose LS loss equals the expected DisturbLabel loss at ``rate``.
 
     Cross-entropy is linear in its target and ``E[e_Y] = (1 - r) e_t + r u``,
     so ``E[CE(e_Y, p)] = CE((1 - r) e_t + r u, p)``: ``alpha = r`` in the
     uniform convention, ``eps = r (K - 1) / K`` in the off-target one.
+
+    Args:
+        rate: DisturbLabel's replacement probability ``r`` in ``[0, 1]``.
+        num_classes: the number of classes ``K >= 2``.
+        convention: the convention of the result: ``"uniform"`` (default,
+            :math:`\alpha`) or ``"off_target"`` (:math:`\varepsilon`).
+
+    Returns:
+        The smoothing, a float: ``r`` (uniform) or ``r (K - 1) / K``
+        (off-target).
 
     Example:
         >>> disturb_label_alpha(0.1, 10), round(disturb_label_alpha(0.1, 10, "off_target"), 4)
@@ -345,6 +355,13 @@ def disturb_label_variance(rate: float, num_classes: int) -> float:
     ``1 - (1 - r + r/K)^2 - (K - 1) (r/K)^2 = r (2 - r) (K - 1) / K``.
     Label smoothing with the same ``alpha`` adds none.
 
+    Args:
+        rate: DisturbLabel's replacement probability ``r`` in ``[0, 1]``.
+        num_classes: the number of classes ``K >= 2``.
+
+    Returns:
+        The variance ``r (2 - r) (K - 1) / K``, a float in ``[0, 1)``.
+
     Example:
         >>> round(disturb_label_variance(0.1, 10), 4)
         0.171
@@ -358,7 +375,7 @@ def disturb_label_variance(rate: float, num_classes: int) -> float:
 
 
 class OnlineLabelSmoothing:
-    """Per-class soft targets learned from the model's own predictions (Zhang et al. 2021).
+    r"""Per-class soft targets learned from the model's own predictions (Zhang et al. 2021).
 
     Keeps a ``(K, K)`` matrix ``S`` whose row ``t`` is the soft target of
     class ``t``. During an epoch, :meth:`update` adds the predicted
@@ -369,6 +386,17 @@ class OnlineLabelSmoothing:
     The first epoch uses the uniform LS target with ``init_alpha``. The
     training loss of the paper is ``w CE(e_t, p) + (1 - w) CE(S[t], p)``
     (:meth:`loss`, ``hard_weight = w = 0.5`` there).
+
+    Args:
+        num_classes: the number of classes ``K >= 2``.
+        init_alpha: uniform-convention smoothing :math:`\alpha` in ``[0, 1]``
+            of the first epoch's targets, ``S = (1 - alpha) I + alpha / K``;
+            default 0.1.
+
+    Attributes:
+        matrix: the current soft targets ``S``, float64 ``(K, K)``, rows
+            summing to 1.
+        num_classes: ``K``.
 
     Example:
         >>> ols = OnlineLabelSmoothing(3, init_alpha=0.0)
@@ -387,12 +415,26 @@ class OnlineLabelSmoothing:
         self._count = torch.zeros(k, dtype=torch.float64)
 
     def targets(self, labels, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Soft targets ``S[labels]``, shape ``(N, K)``."""
+        """Soft targets ``S[labels]``, shape ``(N, K)``.
+
+        Args:
+            labels: integer class labels ``(N,)`` in ``[0, K)``.
+            dtype: dtype of the result; default float32.
+
+        Returns:
+            The rows of ``S`` of the labels, a tensor ``(N, K)``.
+        """
         return self.matrix[check_class_labels(labels, self.num_classes)].to(dtype)
 
     @torch.no_grad()
     def update(self, logits: torch.Tensor, labels) -> None:
-        """Accumulate ``softmax(logits)`` of the correctly classified rows, by label."""
+        """Accumulate ``softmax(logits)`` of the correctly classified rows, by label.
+
+        Args:
+            logits: floating tensor ``(N, K)`` of the model's logits (detached
+                here; no gradient flows).
+            labels: integer class labels ``(N,)`` in ``[0, K)``.
+        """
         if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point:
             raise TypeError("logits must be a floating torch.Tensor of shape (N, K)")
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
@@ -422,7 +464,17 @@ class OnlineLabelSmoothing:
     def loss(
         self, logits: torch.Tensor, labels, *, hard_weight: float = 0.5
     ) -> torch.Tensor:
-        """``w CE(e_t, p) + (1 - w) CE(S[t], p)``, batch mean; ``w = hard_weight`` in [0, 1]."""
+        """``w CE(e_t, p) + (1 - w) CE(S[t], p)``, batch mean; ``w = hard_weight`` in [0, 1].
+
+        Args:
+            logits: floating tensor ``(N, K)``; ``p = softmax(logits)``.
+            labels: integer class labels ``(N,)`` in ``[0, K)``.
+            hard_weight: the weight ``w`` in ``[0, 1]`` of the one-hot term;
+                default 0.5, as in Zhang et al.
+
+        Returns:
+            The mean loss, a scalar tensor (differentiable in ``logits``).
+        """
         w = _real(hard_weight, "hard_weight", "in [0, 1]")
         if not 0 <= w <= 1:
             raise ValueError(f"hard_weight must lie in [0, 1], got {w}")
@@ -444,6 +496,15 @@ class TwinMixture:
     ``2g`` and ``2g + 1`` are twins (group ``g``). ``split`` holds the
     standardised data; :meth:`posterior` the exact Bayes posterior of the raw
     features (equal class frequencies).
+
+    Attributes:
+        split: the standardised train / validation / test data (a
+            :class:`~lsmath.data.Split`, labels in ``[0, K)``).
+        means: the class means ``mu_k`` of the raw features, float64
+            ``(K, dim)``.
+        sigma: the noise standard deviation (1.0).
+        raw_test: the test features before standardisation, float64
+            ``(N_test, dim)``, for :meth:`posterior`.
     """
 
     split: Split
@@ -457,7 +518,15 @@ class TwinMixture:
         return np.arange(self.means.shape[0]) // 2
 
     def posterior(self, x_raw: np.ndarray) -> np.ndarray:
-        """``P(y = k | x) = softmax_k(-||x - mu_k||^2 / (2 sigma^2))``, shape ``(N, K)``."""
+        """``P(y = k | x) = softmax_k(-||x - mu_k||^2 / (2 sigma^2))``, shape ``(N, K)``.
+
+        Args:
+            x_raw: raw (not standardised) features ``(N, dim)``, e.g.
+                ``raw_test``.
+
+        Returns:
+            The Bayes posterior, float64 ``(N, K)``, rows summing to 1.
+        """
         x = np.asarray(x_raw, dtype=float)
         d2 = ((x[:, None, :] - self.means[None, :, :]) ** 2).sum(axis=2)
         s = -d2 / (2 * self.sigma**2)
@@ -484,6 +553,24 @@ def make_twin_mixture(
     random unit vector; noise ``N(0, I)`` (``sigma = 1``). The Bayes error
     between two twins alone is ``Phi(-twin_distance / 2)`` (0.16 at the
     default). Balanced classes; features standardised on the training split.
+
+    Args:
+        n_train: the number of training examples, a positive integer;
+            default 2000.
+        n_val: the number of validation examples, a positive integer;
+            default 1000.
+        n_test: the number of test examples, a positive integer; default 2000.
+        num_pairs: the number of twin pairs ``P`` (``K = 2P`` classes);
+            default 5.
+        dim: the feature dimension, a positive integer; default 10.
+        twin_distance: the distance between the two means of a pair, > 0;
+            default 2.
+        pair_spread: the standard deviation of the pair centres, > 0;
+            default 4.
+        seed: seed of the draw; default 0.
+
+    Returns:
+        A :class:`TwinMixture`.
 
     Example:
         >>> mix = make_twin_mixture(200, 100, 100, seed=0)

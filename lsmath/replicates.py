@@ -105,6 +105,9 @@ def t_quantile(prob: float, dof: int) -> float:
         prob: the probability, in :math:`[0.5, 1)`.
         dof: the degrees of freedom :math:`\nu`, a positive integer.
 
+    Returns:
+        The quantile :math:`t_{\nu,\,\text{prob}} \ge 0`, a float.
+
     Example:
         >>> round(t_quantile(0.975, 4), 4)
         2.7764
@@ -150,7 +153,12 @@ def summarize_seeds(values: Sequence[float] | np.ndarray) -> SeedSummary:
     """Mean and sample standard deviation (``ddof=1``) of per-seed values.
 
     Args:
-        values: one value per seed (at least two), finite.
+        values: one value per seed (at least two), finite; a 1-d sequence or
+            array.
+
+    Returns:
+        A :class:`SeedSummary` (mean, sample standard deviation, number of
+        seeds).
 
     Example:
         >>> str(summarize_seeds([1.0, 2.0, 3.0]))
@@ -181,7 +189,13 @@ def paired_interval(
     Args:
         a: one value per seed under the first treatment.
         b: one value per seed under the second, in the same seed order.
-        confidence: the confidence level :math:`c`, in :math:`(0, 1)`.
+        confidence: the confidence level :math:`c`, in :math:`(0, 1)`; default
+            0.95.
+
+    Returns:
+        A :class:`PairedInterval`: :math:`\bar\Delta`, the interval's ends,
+        :math:`n` and :math:`c`; its ``positive``, ``negative`` and ``verdict``
+        say whether the interval excludes zero.
 
     Example:
         >>> iv = paired_interval([3.0, 3.2, 2.9, 3.1], [1.0, 1.1, 1.2, 0.9])

@@ -195,7 +195,14 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
     Positive exactly when the sample is misclassified. Unlike cross-entropy it
     does not saturate when the model is confident, so an attack that ascends it
-    is not stalled by a softmax near one-hot. Shapes: ``(N, K)``, ``(N,)`` -> ``(N,)``.
+    is not stalled by a softmax near one-hot.
+
+    Args:
+        logits: tensor ``(N, K)`` of logits ``z``.
+        y: true class indices ``(N,)`` in ``[0, K)``.
+
+    Returns:
+        The margin loss of each sample, shape ``(N,)``.
 
     Example:
         >>> import torch
@@ -239,14 +246,32 @@ def fgsm(
     alpha: float = 0.0,
     convention: str = "uniform",
 ) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015), L-infinity radius ``eps``.
+    r"""Fast gradient sign method (Goodfellow et al. 2015), L-infinity radius ``eps``.
 
     ``x_adv = x + eps * sign(grad_x loss(f(x), y))``, one step. ``loss="ce"``
     ascends the LS cross-entropy with smoothing ``alpha`` (0: the usual hard
     loss); ``loss="margin"`` ascends :func:`margin_loss`. A zero gradient
     component leaves that input coordinate unchanged (``sign(0) = 0``).
-    Shapes: ``x`` ``(N, d)``, ``y`` ``(N,)`` -> ``(N, d)``; no clipping to a
-    data range (the chapter's inputs are standardised, not pixels).
+    No clipping to a data range (the chapter's inputs are standardised, not
+    pixels).
+
+    Args:
+        model: classifier ``nn.Module``, ``(N, d) -> (N, K)`` logits, rows
+            independent (no batch norm in training mode).
+        x: floating inputs ``(N, d)``.
+        y: true class indices ``(N,)`` in ``[0, K)``.
+        eps: the L-infinity radius :math:`\epsilon \ge 0` of the perturbation
+            (in input units).
+        loss: the objective ascended: ``"ce"`` (default; the LS
+            cross-entropy with ``alpha``) or ``"margin"`` (:func:`margin_loss`).
+        alpha: smoothing of the attacked cross-entropy, in ``[0, 1]`` (default
+            0, the hard loss); unused with ``loss="margin"``.
+        convention: ``"uniform"`` (default, :math:`\alpha`) or
+            ``"off_target"`` (:math:`\varepsilon`).
+
+    Returns:
+        The adversarial inputs ``(N, d)`` (detached), within ``eps`` of ``x``
+        in every coordinate.
 
     Example:
         >>> import torch
@@ -278,13 +303,36 @@ def pgd(
     random_start: bool = False,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Projected gradient ascent in the L-infinity ball (Madry et al. 2018).
+    r"""Projected gradient ascent in the L-infinity ball (Madry et al. 2018).
 
     ``x_{t+1} = clip_{[x - eps, x + eps]}(x_t + step_size * sign(grad loss(x_t)))``
     for ``steps`` steps, from ``x`` (or, with ``random_start``, from a point
     drawn uniformly in the ball with a generator seeded by ``seed``). The
     default step size is ``2.5 * eps / steps``. ``loss`` as in :func:`fgsm`.
-    Shapes: ``(N, d)``, ``(N,)`` -> ``(N, d)``.
+
+    Args:
+        model: classifier ``nn.Module``, ``(N, d) -> (N, K)`` logits, rows
+            independent (no batch norm in training mode).
+        x: floating inputs ``(N, d)``.
+        y: true class indices ``(N,)`` in ``[0, K)``.
+        eps: the L-infinity radius :math:`\epsilon \ge 0` of the perturbation
+            (in input units).
+        steps: the number of ascent steps, a positive integer; default 10.
+        step_size: the size of each signed step, ``>= 0``; default ``None``
+            gives ``2.5 * eps / steps``.
+        loss: the objective ascended: ``"ce"`` (default; the LS
+            cross-entropy with ``alpha``) or ``"margin"`` (:func:`margin_loss`).
+        alpha: smoothing of the attacked cross-entropy, in ``[0, 1]`` (default
+            0, the hard loss); unused with ``loss="margin"``.
+        convention: ``"uniform"`` (default, :math:`\alpha`) or
+            ``"off_target"`` (:math:`\varepsilon`).
+        random_start: start from a uniform draw in the ball instead of ``x``
+            (default ``False``).
+        seed: seed of the random start; default 0.
+
+    Returns:
+        The adversarial inputs ``(N, d)`` (detached), within ``eps`` of ``x``
+        in every coordinate.
 
     Example:
         >>> import torch
@@ -331,7 +379,19 @@ def corrupt_inputs(
     Each row (a 1-D signal of ``d`` samples) is multiplied by ``scale``,
     rolled circularly by an integer drawn uniformly from ``[-shift, shift]``,
     then receives i.i.d. Gaussian noise of standard deviation ``noise``. The
-    draws come from a generator seeded with ``seed``. Shape ``(N, d)`` -> ``(N, d)``.
+    draws come from a generator seeded with ``seed``.
+
+    Args:
+        x: floating inputs ``(N, d)``, one 1-D signal per row.
+        noise: standard deviation of the added Gaussian noise, ``>= 0``;
+            default 0 (none).
+        shift: the largest circular shift in samples, an integer ``>= 0``;
+            default 0 (none).
+        scale: the factor applied first, ``>= 0``; default 1.
+        seed: seed of the shifts and the noise; default 0.
+
+    Returns:
+        The corrupted inputs, a new tensor ``(N, d)`` (``x`` is unchanged).
 
     Example:
         >>> import torch
@@ -364,9 +424,11 @@ def corrupt_inputs(
 class LayerActivity:
     """Activity of one ReLU layer on a batch.
 
-    ``inactive``: fraction of (sample, unit) pairs with pre-activation <= 0
-    (the unit passes no gradient for that sample); ``dead``: fraction of units
-    inactive on every sample of the batch.
+    Attributes:
+        inactive: fraction of (sample, unit) pairs with pre-activation <= 0
+            (the unit passes no gradient for that sample), in ``[0, 1]``.
+        dead: fraction of units inactive on every sample of the batch, in
+            ``[0, 1]``.
     """
 
     inactive: float
@@ -379,7 +441,17 @@ def inactive_unit_fraction(model: nn.Module, x: torch.Tensor) -> list[LayerActiv
     A ReLU unit with pre-activation ``a <= 0`` outputs 0 and has derivative 0:
     for that input it is "saturated" in the only sense a ReLU can be. Hooks
     every ``nn.ReLU`` of ``model`` (in forward order) and returns one
-    :class:`LayerActivity` per ReLU. Shape of ``x``: ``(N, d)``.
+    :class:`LayerActivity` per ReLU. The model is run in eval mode under
+    ``torch.no_grad`` (its training flag is restored).
+
+    Args:
+        model: an ``nn.Module`` with at least one ``nn.ReLU`` module (a
+            functional ``relu`` is not seen).
+        x: floating inputs ``(N, d)``.
+
+    Returns:
+        A list of :class:`LayerActivity`, one per ``nn.ReLU`` in the order
+        they run.
 
     Example:
         >>> import torch
@@ -429,12 +501,25 @@ def layer_gradient_norms(
     *,
     convention: str = "uniform",
 ) -> list[float]:
-    """Frobenius norm of ``dL/dW`` for every ``nn.Linear`` weight, first layer first.
+    r"""Frobenius norm of ``dL/dW`` for every ``nn.Linear`` weight, first layer first.
 
     ``L`` is the mean LS loss (smoothing ``alpha``) of the batch ``(x, y)``:
     the full-batch gradient a training step would follow. Comparing the first
     entry with the last shows how much gradient reaches the first layer.
     The model's stored ``.grad`` fields are left untouched.
+
+    Args:
+        model: an ``nn.Module`` with at least one ``nn.Linear`` module,
+            ``(N, d) -> (N, K)`` logits.
+        x: floating inputs ``(N, d)``.
+        y: true class indices ``(N,)`` in ``[0, K)``.
+        alpha: smoothing of the loss, in ``[0, 1]``; default 0 (hard
+            cross-entropy).
+        convention: ``"uniform"`` (default, :math:`\alpha`) or
+            ``"off_target"`` (:math:`\varepsilon`).
+
+    Returns:
+        A list of floats, one per ``nn.Linear`` weight in module order.
 
     Example:
         >>> import torch
@@ -463,9 +548,11 @@ def layer_gradient_norms(
 class RiskCoverage:
     """Risk-coverage curve: accept the ``k`` most confident of ``N`` predictions.
 
-    ``coverage[k-1] = k / N``; ``risk[k-1]`` is the expected error rate among
-    the accepted ``k`` (ties in confidence broken uniformly at random, in
-    expectation).
+    Attributes:
+        coverage: float64 ``(N,)``, ``coverage[k-1] = k / N``.
+        risk: float64 ``(N,)``, ``risk[k-1]`` is the expected error rate among
+            the accepted ``k`` (ties in confidence broken uniformly at random,
+            in expectation).
     """
 
     coverage: np.ndarray
@@ -480,7 +567,16 @@ def risk_coverage_curve(confidence, correct) -> RiskCoverage:
     ``errors among them / k``. Within a group of tied confidences the order is
     arbitrary, so the curve uses the expectation over random orders: inside a
     tie group of size ``m`` holding ``e`` errors, the first ``j`` accepted
-    contain ``j e / m`` errors on average. Shapes: ``(N,)``, ``(N,)``.
+    contain ``j e / m`` errors on average.
+
+    Args:
+        confidence: the confidence of each of ``N`` predictions (e.g. the
+            maximum softmax probability), real ``(N,)``.
+        correct: ``(N,)`` booleans (or 0/1): True where the prediction is
+            right.
+
+    Returns:
+        A :class:`RiskCoverage` with the ``N`` coverages and risks.
 
     Example:
         >>> import numpy as np
@@ -514,6 +610,15 @@ def aurc(confidence, correct) -> float:
     estimation for deep neural classifiers"). It mixes two things: the error
     rate itself and how well the confidence ranks errors last.
 
+    Args:
+        confidence: the confidence of each of ``N`` predictions (e.g. the
+            maximum softmax probability), real ``(N,)``.
+        correct: ``(N,)`` booleans (or 0/1): True where the prediction is
+            right.
+
+    Returns:
+        The AURC, a float in ``[0, 1]``.
+
     Example:
         >>> import numpy as np
         >>> round(aurc(np.array([0.9, 0.8, 0.7]), np.array([True, False, True])), 4)
@@ -528,8 +633,17 @@ def confidence_auroc(confidence, correct) -> float:
     ``P(C_right > C_wrong) + 0.5 P(C_right = C_wrong)`` for a right and a wrong
     prediction drawn at random: 1 when every right prediction is more confident
     than every wrong one, 0.5 for a confidence that ranks at random. Computed
-    from average ranks (Mann-Whitney U). Shapes: ``(N,)``, ``(N,)``; needs at
-    least one right and one wrong prediction.
+    from average ranks (Mann-Whitney U).
+
+    Args:
+        confidence: the confidence of each of ``N`` predictions (e.g. the
+            maximum softmax probability), real ``(N,)``.
+        correct: ``(N,)`` booleans (or 0/1): True where the prediction is
+            right.
+            At least one right and one wrong prediction.
+
+    Returns:
+        The AUROC, a float in ``[0, 1]``.
 
     Example:
         >>> import numpy as np
@@ -566,7 +680,14 @@ def class_separation(features, labels) -> float:
     the mean over pairs drawn from any two classes (averaged over the ``K^2``
     class pairs; self-pairs included, as in the paper). 0: classes
     no tighter than the whole cloud; 1: each class collapsed to one direction.
-    Shapes: ``(N, D)``, ``(N,)``.
+
+    Args:
+        features: real ``(N, D)`` (tensor or array), no all-zero row (e.g.
+            penultimate-layer features).
+        labels: ``(N,)`` class labels, at least two distinct classes.
+
+    Returns:
+        :math:`R^2`, a float (at most 1).
 
     Example:
         >>> import numpy as np
@@ -617,7 +738,16 @@ def linear_probe_accuracy(
     which is scikit-learn's ``LogisticRegression(C=1 / (l2 * N))``. This is the
     "linear probe" of a representation (Kornblith et al. 2021 use the same to
     measure how well penultimate-layer features transfer to other tasks).
-    Shapes: ``(N, D)``, ``(N,)``, ``(M, D)``, ``(M,)``; labels ``0..C-1``.
+    Args:
+        train_features: finite real ``(N, D)`` features the probe is fitted on.
+        train_labels: integer ``(N,)`` labels in ``[0, C)``.
+        test_features: finite real ``(M, D)`` features it is evaluated on.
+        test_labels: integer ``(M,)`` labels in ``[0, C)``.
+        l2: the L2 strength on ``W``, ``>= 0``; default 1e-3.
+        max_iter: the L-BFGS iteration cap, a positive integer; default 500.
+
+    Returns:
+        The test accuracy, a float in ``[0, 1]``.
 
     Example:
         >>> import numpy as np

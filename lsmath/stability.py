@@ -65,6 +65,19 @@ def flip_label(
     ``new_class`` defaults to ``(labels[index] + 1) mod K``; it must differ
     from the current label (a "flip" that changes nothing is refused).
 
+    Args:
+        labels: integer class labels ``(n,)`` in ``[0, K)`` (tensor, array or
+            sequence); not modified.
+        index: the position to flip, an integer in ``[-n, n)`` (negative
+            counts from the end).
+        num_classes: the number of classes ``K >= 2``.
+        new_class: the new label, an integer in ``[0, K)`` other than the
+            current one; default ``None`` takes the next class
+            ``(labels[index] + 1) mod K``.
+
+    Returns:
+        A new int64 tensor ``(n,)`` equal to ``labels`` except at ``index``.
+
     Example:
         >>> flip_label(torch.tensor([0, 2, 1]), 1, 3)
         tensor([0, 0, 1])
@@ -99,6 +112,12 @@ def symmetric_label_noise(labels, num_classes: int, rate: float, *, seed: int = 
     The corrupted positions are a uniformly random subset (seeded), so the
     fraction of wrong labels is exactly ``rate`` up to rounding.
 
+    Args:
+        labels: integer class labels ``(n,)`` in ``[0, K)``; not modified.
+        num_classes: the number of classes ``K >= 2``.
+        rate: the fraction of labels to corrupt, in ``[0, 1]``.
+        seed: seed of the choice of positions and new classes; default 0.
+
     Returns:
         ``(noisy_labels, corrupted)``: a new label tensor and a boolean mask of
         the positions that were changed (every one of them now differs).
@@ -130,11 +149,21 @@ def symmetric_label_noise(labels, num_classes: int, rate: float, *, seed: int = 
 def constant_predictor(
     labels, num_classes: int, alpha: float, convention: str = "uniform"
 ) -> torch.Tensor:
-    """Minimiser over one distribution ``q`` of the mean LS cross-entropy ``mean_i CE(y_i, q)``.
+    r"""Minimiser over one distribution ``q`` of the mean LS cross-entropy ``mean_i CE(y_i, q)``.
 
     The mean of the smoothed targets is ``y_bar = (1 - alpha) f + alpha / K``
     (``f``: empirical class frequencies); ``CE(y_bar, q) = H(y_bar) + KL(y_bar || q)``
     is minimised exactly at ``q = y_bar`` (Gibbs' inequality).  Float64, shape ``(K,)``.
+
+    Args:
+        labels: integer class labels ``(n,)`` in ``[0, K)``, at least one.
+        num_classes: the number of classes ``K >= 2``.
+        alpha: smoothing in ``[0, 1]`` in ``convention``.
+        convention: ``"uniform"`` (default; ``alpha`` is :math:`\alpha`) or
+            ``"off_target"`` (``alpha`` is :math:`\varepsilon`).
+
+    Returns:
+        ``y_bar``, a float64 tensor ``(K,)`` summing to 1.
 
     Example:
         >>> constant_predictor(torch.tensor([0, 0, 1, 2]), 3, 0.3)
@@ -160,7 +189,7 @@ def tabular_predictor(
     alpha: float,
     convention: str = "uniform",
 ) -> torch.Tensor:
-    """Per-input version of ``constant_predictor``: one free distribution per distinct input.
+    r"""Per-input version of ``constant_predictor``: one free distribution per distinct input.
 
     ``inputs`` are integer ids in ``[0, num_inputs)``; row ``x`` of the result
     is ``(1 - alpha) f(. | x) + alpha / K`` where ``f(. | x)`` are the label
@@ -168,6 +197,19 @@ def tabular_predictor(
     at input ``x`` moves only row ``x``, by ``(1 - alpha) / n_x`` in two
     entries.  Rows of inputs never seen are left uniform (the loss does not
     depend on them).  Float64, shape ``(num_inputs, K)``.
+
+    Args:
+        inputs: integer input ids ``(n,)`` in ``[0, num_inputs)``.
+        labels: integer class labels ``(n,)`` in ``[0, K)``, one per input.
+        num_inputs: the number of distinct inputs (table rows), a positive
+            integer.
+        num_classes: the number of classes ``K >= 2``.
+        alpha: smoothing in ``[0, 1]`` in ``convention``.
+        convention: ``"uniform"`` (default; ``alpha`` is :math:`\alpha`) or
+            ``"off_target"`` (``alpha`` is :math:`\varepsilon`).
+
+    Returns:
+        The table, a float64 tensor ``(num_inputs, K)`` whose rows sum to 1.
 
     Example:
         >>> tabular_predictor(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]), 2, 2, 0.2)
@@ -264,7 +306,7 @@ def fit_softmax_regression(
     tol: float = 1e-12,
     max_iter: int = 100,
 ) -> SoftmaxRegressionFit:
-    """Minimise ``F(W) = mean_i CE(y_i^LS, softmax(W x_i)) + (lam / 2) ||W||_F^2``.
+    r"""Minimise ``F(W) = mean_i CE(y_i^LS, softmax(W x_i)) + (lam / 2) ||W||_F^2``.
 
     The minimiser is found to high precision.
 
@@ -285,9 +327,16 @@ def fit_softmax_regression(
         num_classes: ``K >= 2``.
         alpha: smoothing in [0, 1] in ``convention``.
         lam: L2 strength ``>= 0``.
+        convention: ``"uniform"`` (default; ``alpha`` is :math:`\alpha`) or
+            ``"off_target"`` (``alpha`` is :math:`\varepsilon`).
         init: optional ``(K, d)`` starting weights (warm start), default zeros.
         tol: gradient-norm tolerance.
         max_iter: cap on Newton steps.
+
+    Returns:
+        A :class:`SoftmaxRegressionFit`: the weights ``(K, d)``, the final
+        objective, its gradient norm, the certified distance bound
+        ``grad_norm / lam`` to the exact minimiser and the number of steps.
 
     Example:
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -389,7 +438,7 @@ def _line_search(w, step, slope: float, f, g, x, y, lam: float):
 def label_flip_weight_bound(
     alpha, n: int, lam: float, x_norm, num_classes: int = 2, convention: str = "uniform"
 ):
-    """Bound on ``||W - W'||_F`` when one label (of an example with ``||x_j|| = x_norm``) flips.
+    r"""Bound on ``||W - W'||_F`` when one label (of an example with ``||x_j|| = x_norm``) flips.
 
     For ``F(W) = mean loss + (lam / 2) ||W||_F^2`` the gradients of the old and
     new example losses differ by ``(y' - y) x_j^T`` at *every* ``W``, and
@@ -401,6 +450,19 @@ def label_flip_weight_bound(
 
     ``num_classes`` matters only for the off-target convention.  Broadcasts
     over array ``alpha``, ``n``, ``x_norm``.
+
+    Args:
+        alpha: smoothing in ``[0, 1]`` in ``convention``, a scalar or an array.
+        n: the number of training examples ``n >= 1`` (scalar or array).
+        lam: the L2 strength :math:`\lambda > 0`.
+        x_norm: the Euclidean norm ``||x_j|| >= 0`` of the flipped example's
+            input (scalar or array).
+        num_classes: the number of classes ``K >= 2``; default 2.
+        convention: ``"uniform"`` (default; ``alpha`` is :math:`\alpha`) or
+            ``"off_target"`` (``alpha`` is :math:`\varepsilon`).
+
+    Returns:
+        The bound, a float (an array when an argument is an array).
 
     Example:
         >>> round(label_flip_weight_bound(0.1, 100, 0.1, 1.0), 6)
@@ -426,7 +488,7 @@ def label_flip_weight_bound(
 
 
 def uniform_stability_bound(lipschitz, radius, lam: float, n: int):
-    """Bousquet & Elisseeff (2002, Thm 22) uniform-stability bound, in this book's normalisation.
+    r"""Bousquet & Elisseeff (2002, Thm 22) uniform-stability bound, in this book's normalisation.
 
     For ``min_W mean_i l(W x_i, y_i) + (lam / 2) ||W||_F^2`` with a loss that is
     ``L``-Lipschitz in the logits and inputs ``||x|| <= R``::
@@ -436,6 +498,18 @@ def uniform_stability_bound(lipschitz, radius, lam: float, n: int):
     (The paper writes the penalty as ``lam' ||f||^2`` and gets ``L^2 R^2 / (2 lam' n)``;
     ``lam' = lam / 2``.  Their stability removes one example; replacing one
     doubles the bound.)
+
+    Args:
+        lipschitz: the Lipschitz constant ``L`` of the loss in the logits
+            (e.g. :func:`lsmath.closed_forms.lipschitz_constant`); scalar or
+            array.
+        radius: the bound ``R`` on the input norms ``||x||``; scalar or array.
+        lam: the L2 strength :math:`\lambda > 0`.
+        n: the number of training examples ``n >= 1`` (scalar or array).
+
+    Returns:
+        The bound :math:`\beta` on the change of the loss at any point when
+        one example is removed, a float (an array when an argument is one).
 
     Example:
         >>> round(uniform_stability_bound(2 ** 0.5, 1.0, 0.5, 100), 12)

@@ -146,6 +146,9 @@ def cross_entropy(y, p):
         y: the target distribution, a sequence of SymPy expressions.
         p: the predicted distribution, of the same length.
 
+    Returns:
+        The SymPy expression :math:`-\sum_i y_i \log p_i` (not simplified).
+
     Example:
         >>> import sympy as sp
         >>> cross_entropy([1, 0], [sp.Rational(1, 2), sp.Rational(1, 2)])
@@ -159,6 +162,10 @@ def entropy(y):
 
     Args:
         y: a distribution, a sequence of SymPy expressions.
+
+    Returns:
+        The SymPy expression :math:`-\sum_i y_i \log y_i` (not simplified; a
+        zero entry gives ``0*log(0)``, which SymPy evaluates to ``nan``).
 
     Example:
         >>> import sympy as sp
@@ -176,6 +183,10 @@ def kl_divergence(q, p):
     Args:
         q: the first distribution, a sequence of SymPy expressions.
         p: the second distribution, of the same length.
+
+    Returns:
+        The SymPy expression :math:`\sum_i q_i \log(q_i / p_i)` (not
+        simplified).
 
     Example:
         >>> import sympy as sp
@@ -196,6 +207,9 @@ def ls_loss(z, t: int, alpha, convention: str = "uniform"):
         alpha: :math:`\alpha` (or :math:`\varepsilon`), a SymPy expression or a
             number.
         convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        The loss as a SymPy expression in the entries of ``z`` and ``alpha``.
 
     Example:
         >>> import sympy as sp
@@ -243,6 +257,9 @@ def two_level_ls_loss(d, alpha, K, convention: str = "uniform"):
         alpha: :math:`\alpha` (or :math:`\varepsilon`), a SymPy expression.
         K: the number of classes, symbolic or an integer.
         convention: ``"uniform"`` or ``"off_target"``.
+
+    Returns:
+        :math:`L(d)` as a SymPy expression in ``d``, ``alpha`` and ``K``.
 
     Example:
         >>> import sympy as sp

@@ -90,10 +90,29 @@ def uniform_alpha(
     *,
     allow_negative: bool = False,
 ):
-    """Validate ``alpha`` for ``convention`` and return the equivalent uniform ``alpha``.
+    r"""Validate ``alpha`` for ``convention`` and return the equivalent uniform ``alpha``.
 
     ``allow_negative`` admits negative label smoothing (alpha in (-inf, 1]);
     the off-target map ``alpha = eps K / (K - 1)`` is the same for it.
+
+    Args:
+        alpha: smoothing in the chosen convention, :math:`\alpha` (uniform) or
+            :math:`\varepsilon` (off-target), in :math:`[0, 1]` (in
+            :math:`(-\infty, 1]` with ``allow_negative``); a scalar or an array.
+        num_classes: the number of classes :math:`K` (:math:`K \ge 2`;
+            :math:`K = 1` is allowed in the uniform convention).
+        convention: ``"uniform"`` (default) or ``"off_target"``.
+        allow_negative: admit negative smoothing (negative label smoothing);
+            default ``False`` raises ``ValueError`` for it.
+
+    Returns:
+        The uniform-convention :math:`\alpha`: ``alpha`` itself in the uniform
+        convention, :math:`\varepsilon K / (K - 1)` in the off-target one (a
+        float for scalar input, else an array).
+
+    Example:
+        >>> round(uniform_alpha(0.1, 3, "off_target"), 4)
+        0.15
     """
     check_convention(convention)
     name = "eps" if convention == "off_target" else "alpha"
@@ -132,10 +151,27 @@ def smoothed_target_values(
     *,
     allow_negative: bool = False,
 ):
-    """The two values a smoothed target takes: ``(y_true, y_other)``.
+    r"""The two values a smoothed target takes: ``(y_true, y_other)``.
 
     uniform: ``(1 - alpha + alpha / K, alpha / K)``;
     off_target: ``(1 - eps, eps / (K - 1))``.  Broadcasts over array ``alpha``.
+
+    Args:
+        alpha: smoothing in the chosen convention, :math:`\alpha` or
+            :math:`\varepsilon`, in :math:`[0, 1]` (in :math:`(-\infty, 1]`
+            with ``allow_negative``); a scalar or an array.
+        num_classes: the number of classes :math:`K \ge 2` (:math:`K = 1` is
+            allowed in the uniform convention).
+        convention: ``"uniform"`` (default) or ``"off_target"``.
+        allow_negative: admit negative smoothing (then :math:`y_{\text{true}} > 1`
+            and :math:`y_{\text{other}} < 0`); default ``False`` raises
+            ``ValueError`` for it.
+
+    Returns:
+        ``(y_true, y_other)``: the target's value on the true class,
+        :math:`1 - \alpha + \alpha/K`, and on each other class,
+        :math:`\alpha/K` (floats for scalar ``alpha``, else arrays of its
+        shape).
 
     Example:
         >>> [round(v, 4) for v in smoothed_target_values(0.1, 3)]
