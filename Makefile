@@ -102,12 +102,13 @@ test: lint unit notebooks book-check browser-check
 # from the stored outputs. Lands in $(OUT)/_build/latex/ and, when the HTML book
 # exists, beside it as _build/html/label-smoothing-derived.pdf (the preface links it).
 # The PDF build's config is the CI one plus a LaTeX-only local extension
-# (tools/latex_exercise_refs.py: "Exercise 2.6", not "Exercise ??", in references).
+# (tools/latex_book.py: "Exercise 2.6", not "Exercise ??", in references; long
+# tables that wrap; the book's parts and appendices).
 PDF_NAME := label-smoothing-derived.pdf
 PDF_CONFIG := $(OUT)/_build/_config_pdf.yml
 $(PDF_CONFIG): $(CI_CONFIG)
-	sed -e '/^  local_extensions:$$/a\    latex_exercise_refs: $(CURDIR)/tools/' $< > $@.tmp
-	grep -q 'latex_exercise_refs:' $@.tmp && mv $@.tmp $@
+	sed -e '/^  local_extensions:$$/a\    latex_book: $(CURDIR)/tools/' $< > $@.tmp
+	grep -q 'latex_book:' $@.tmp && mv $@.tmp $@
 
 pdf: venv $(PDF_CONFIG)
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_CONFIG) --path-output $(OUT)

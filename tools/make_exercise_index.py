@@ -47,7 +47,7 @@ INDEX_CLASS = "ls-exercise-index"
 # PDF only (ignored by the HTML builder): the chapter headings below already
 # carry their chapter's number, so LaTeX leaves them unnumbered (restored at
 # the end); each list is set in columns, with page numbers
-# (tools/latex_exercise_refs.py), through the container's class.
+# (tools/latex_book.py), through the container's class.
 LATEX_START = [
     "```{raw} latex",
     "\\edef\\lsExSecnumdepth{\\arabic{secnumdepth}}\\setcounter{secnumdepth}{0}",

@@ -1,14 +1,15 @@
-"""Numbered references to exercises in the PDF (Sphinx's LaTeX builder only).
+"""The PDF's LaTeX-only fixes (Sphinx's LaTeX builder; the HTML never loads this).
 
-sphinx-exercise numbers exercises through ``numfig`` (``Exercise 2.6``). In the
-HTML the number is filled in by Sphinx; in the LaTeX output a reference
+Numbered references to exercises. sphinx-exercise numbers exercises through
+``numfig`` (``Exercise 2.6``). In the HTML the number is filled in by Sphinx; in
+the LaTeX output a reference
 ``{ref}`ch2-ex-adam``` becomes
 ``\\hyperref[chapters/02_gradient:ch2-ex-adam]{Exercise \\ref{chapters/02_gradient:ch2-ex-adam}}``,
 but sphinx-exercise only writes ``\\label{exercise:ch2-ex-adam}`` (under the
 section's number), so LaTeX printed "Exercise ??" and the link went nowhere.
 
-This post-transform (LaTeX format only) puts before each numbered exercise a
-``\\label{<docname>:<label>}`` whose ``\\ref`` text is the exercise's numfig
+The first post-transform (LaTeX format only) puts before each numbered exercise
+a ``\\label{<docname>:<label>}`` whose ``\\ref`` text is the exercise's numfig
 number, taken from the same table sphinx-exercise titles the exercise with, and
 whose anchor is the exercise. In the index of exercises (the lists in a
 ``ls-exercise-index`` container) each reference is followed by its page number.
@@ -19,7 +20,12 @@ not wrap, and the notation appendix's table of symbols ran a page-width off the
 paper. Each column gets a share of the line in proportion to its longest cell
 (capped, so that one long sentence does not squeeze the others).
 
-The HTML builders never run either transform. Loaded only by ``make pdf`` (the
+A third gives the PDF the book's parts: the root document's captioned
+toctrees ("Why and how", ..., "Appendices") become ``\\part`` pages before
+their first chapter, and the unnumbered last part ("Appendices") starts LaTeX's
+``\\appendix`` (chapters A, B, ...), as the HTML sidebar sets them apart.
+
+The HTML builders never run these transforms. Loaded only by ``make pdf`` (the
 Makefile adds it to the PDF build's copy of ``_config.yml``).
 """
 
@@ -28,8 +34,10 @@ from __future__ import annotations
 from typing import Any
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util.texescape import escape
 from sphinx_exercise.nodes import exercise_enumerable_node
 
 
@@ -109,10 +117,37 @@ class WrapLongTablesForLatex(SphinxPostTransform):
                 table["classes"].append("colwidths-given")
 
 
+class PartsForLatex(SphinxPostTransform):
+    """A ``\\part`` before the first chapter of each captioned root toctree."""
+
+    default_priority = 31
+    formats = ("latex",)
+
+    def run(self, **kwargs: Any) -> None:
+        root = self.config.root_doc
+        if root not in self.env.all_docs:
+            return
+        starts = {}
+        for toc in self.env.get_doctree(root).findall(addnodes.toctree):
+            entries = toc.get("entries") or []
+            if toc.get("caption") and entries:
+                starts[entries[0][1]] = (toc["caption"], not toc.get("numbered"))
+        for node in list(self.document.findall(addnodes.start_of_file)):
+            if node.get("docname") not in starts:
+                continue
+            caption, unnumbered = starts.pop(node["docname"])
+            latex = "\\appendix\n" if unnumbered else ""
+            latex += f"\\part{{{escape(caption)}}}\n"
+            node.parent.insert(
+                node.parent.index(node), nodes.raw("", latex, format="latex")
+            )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_exercise")
     app.add_latex_package("multicol")  # the index of exercises in columns
     app.add_post_transform(LabelExercisesForLatex)
     app.add_post_transform(PageNumbersInExerciseIndex)
     app.add_post_transform(WrapLongTablesForLatex)
+    app.add_post_transform(PartsForLatex)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
