@@ -98,7 +98,8 @@ lint: venv
 test: lint unit notebooks book-check browser-check
 
 # Whole-book PDF with Jupyter Book's LaTeX builder (XeLaTeX; needs Debian's
-# texlive-xetex texlive-latex-extra latexmk texlive-lang-chinese fonts-noto-cjk),
+# texlive-xetex texlive-latex-extra latexmk texlive-lang-chinese fonts-noto-cjk,
+# and texlive-fonts-recommended, which apt adds as a recommended package),
 # from the stored outputs. Lands in $(OUT)/_build/latex/ and, when the HTML book
 # exists, beside it as _build/html/label-smoothing-derived.pdf (the preface links it).
 # The PDF build's config is the CI one plus a LaTeX-only local extension
