@@ -143,29 +143,17 @@ def measure(args):
         ref = F.cross_entropy(
             z.double(), t, label_smoothing=args.alpha, reduction="none"
         )
+        losses = {
+            "torch": lambda: F.cross_entropy(
+                z.detach(), t, label_smoothing=args.alpha, reduction="none"
+            ),
+            "lsmath": lambda: lsmath.ls_cross_entropy(
+                z.detach(), t, args.alpha, reduction="none"
+            ),
+        }
         err = {
-            "torch": (
-                (
-                    F.cross_entropy(
-                        z.detach(), t, label_smoothing=args.alpha, reduction="none"
-                    ).double()
-                    - ref
-                ).abs()
-                / ref.abs()
-            )
-            .max()
-            .item(),
-            "lsmath": (
-                (
-                    lsmath.ls_cross_entropy(
-                        z.detach(), t, args.alpha, reduction="none"
-                    ).double()
-                    - ref
-                ).abs()
-                / ref.abs()
-            )
-            .max()
-            .item(),
+            m: ((fn().double() - ref).abs() / ref.abs()).max().item()
+            for m, fn in losses.items()
         }
         row = {
             "n": args.n,

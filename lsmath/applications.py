@@ -607,6 +607,14 @@ class EnsembleMLP(nn.Module):
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run every member on its own batch.
+
+        Args:
+            x: inputs ``(M, B, F)``, one batch per member.
+
+        Returns:
+            Logits ``(M, B, K)``.
+        """
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.baddbmm(b, x, w)
@@ -673,6 +681,14 @@ class EnsembleGRU(nn.Module):
         self.hidden_dim = h
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits of every member on the same token batch.
+
+        Args:
+            tokens: integer token ids ``(B, T)``, shared by the ``M`` members.
+
+        Returns:
+            Logits ``(M, B, T, V)``.
+        """
         if tokens.dim() != 2:
             raise ValueError(
                 f"tokens must have shape (B, T), got {tuple(tokens.shape)}"
@@ -719,10 +735,10 @@ def train_mlps_batched(
     ``train_classifier(models[m], x, targets[m], seed=seeds[m], loss_fn=soft_ce)``
     (Adam acts elementwise, so one optimiser over the stacked weights is ``M``
     independent ones). The members are stacked into one :class:`EnsembleMLP`
-    with ``negative_slope=0`` (ReLU), trained by the loop of
-    :func:`lsmath.dynamics.train_ensemble` (``lsmath.training._train_stacked_members``)
-    and copied back into ``models`` (in place), which saves the Python
-    overhead of ``M`` separate loops.
+    with ``negative_slope=0`` (ReLU), trained by the loop that
+    :func:`lsmath.dynamics.train_ensemble` uses, and copied back into
+    ``models`` (in place), which saves the Python overhead of ``M`` separate
+    loops.
 
     Args:
         models: ``M`` networks of :func:`lsmath.training.make_mlp` with the same

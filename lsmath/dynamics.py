@@ -345,8 +345,8 @@ def train_ensemble(
     the gradient of its own term and Adam acts elementwise, so every member
     follows the trajectory it would follow if trained alone (up to
     floating-point rounding), at the cost of one batched forward and backward
-    pass. The loop is :func:`lsmath.training._train_stacked_members`, shared
-    with :func:`lsmath.applications.train_mlps_batched`.
+    pass. The loop (private, in :mod:`lsmath.training`) is shared with
+    :func:`lsmath.applications.train_mlps_batched`.
 
     Args:
         net: maps inputs of shape ``(M, B, F)`` to logits ``(M, B, K)``, e.g.

@@ -89,9 +89,9 @@ def ls_cross_entropy(
         scalar for ``"mean"``/``"sum"``, else a tensor of the target's shape
         (without the class axis). Dtype and arithmetic: PyTorch's (for a uniform
         prior and ``0 <= alpha <= 1`` the value *is* ``F.cross_entropy``'s,
-        computed by it; with a ``prior`` or negative ``alpha``, float16 and
-        bfloat16 logits are computed in float32 and the result returned in
-        the logits' dtype).
+        computed by it; float16 logits, and with a ``prior`` or negative
+        ``alpha`` also bfloat16 ones, are computed in float32 and the result
+        returned in the logits' dtype).
 
     Works under autograd (first and higher derivatives), ``torch.func``
     transforms (vmap, grad, jacrev, jvp), forward-mode AD, ``torch.compile``
@@ -162,13 +162,15 @@ def _torch_computes_it(logits, target, a, prior) -> bool:
     """Whether ``F.cross_entropy`` computes exactly this loss (then it is called).
 
     For a uniform prior and ``0 <= a <= 1`` the loss *is* PyTorch's
-    ``label_smoothing`` cross-entropy, in every floating dtype, and PyTorch's
-    fused kernels are the fastest and leanest way to it under every thread
-    count and machine load (issue 18: at most 1.1x torch's time and 1.0x its
-    memory), and support every transform. Priors and negative smoothing use
-    lsmath's own kernels.
+    ``label_smoothing`` cross-entropy, and for float32, float64 and bfloat16
+    PyTorch's fused kernels are the fastest and leanest way to it under every
+    thread count and machine load (issue 18: at most 1.1x torch's time and
+    1.0x its memory) and support every transform. float16 keeps lsmath's
+    float32 row kernels: PyTorch sums the smoothing term in float16, which
+    overflows (65504) for logits of size 1e4 where lsmath's stays finite.
+    Priors and negative smoothing use lsmath's own kernels.
     """
-    return prior is None and 0.0 <= a <= 1.0
+    return prior is None and 0.0 <= a <= 1.0 and logits.dtype != torch.float16
 
 
 def _check_target_shape(logits, target) -> None:

@@ -333,8 +333,8 @@ def disturb_label_alpha(
             :math:`\alpha`) or ``"off_target"`` (:math:`\varepsilon`).
 
     Returns:
-        The smoothing, a float: ``r`` (uniform) or ``r (K - 1) / K``
-        (off-target).
+        float: the smoothing in ``convention``, ``r`` (uniform) or
+        ``r (K - 1) / K`` (off-target).
 
     Example:
         >>> disturb_label_alpha(0.1, 10), round(disturb_label_alpha(0.1, 10, "off_target"), 4)

@@ -43,6 +43,12 @@ def experiment_threads() -> int:
     different reduction order changes every trained model (a different
     *numeric path*), and a chapter's conclusions must survive that.
 
+    Returns:
+        The thread count, an integer >= 1.
+
+    Raises:
+        ValueError: ``LSMATH_NUM_THREADS`` is not a positive integer.
+
     Example:
         >>> experiment_threads() >= 1
         True
@@ -63,7 +69,12 @@ def experiment_threads() -> int:
 def torch_threads(threads: int | None = None) -> Iterator[int]:
     """Run a block with ``torch.set_num_threads(threads)``, then restore.
 
-    ``threads=None`` uses :func:`experiment_threads`. Yields the count in force.
+    Args:
+        threads: intra-op threads for the block (an integer >= 1), or ``None``
+            for :func:`experiment_threads`.
+
+    Yields:
+        The thread count in force inside the block.
 
     Example:
         >>> with torch_threads(1) as n:
@@ -84,6 +95,15 @@ def torch_threads(threads: int | None = None) -> Iterator[int]:
 
 def make_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
     """ReLU MLP with layer widths ``sizes`` (input, hidden..., classes), seeded init.
+
+    Args:
+        sizes: layer widths, at least two: input features, hidden widths,
+            then the number of classes :math:`K`.
+        seed: seed of the initial weights (the global RNG state is restored
+            afterwards).
+
+    Returns:
+        ``nn.Sequential`` of ``nn.Linear`` layers with ``nn.ReLU`` between them.
 
     Example:
         >>> make_mlp([64, 32, 10])
@@ -110,8 +130,17 @@ def make_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
 
 @dataclass
 class TrainHistory:
-    """Per-epoch records: training loss, mean max-probability on the training
-    set, Euclidean norm of all weights, and any extra metrics from ``on_epoch``."""
+    r"""Per-epoch records of :func:`train_classifier`.
+
+    Attributes:
+        loss: mean training loss of each epoch (over the mini-batches, weighted
+            by their size).
+        max_prob: mean over the training set of :math:`\max_k p_k` after
+            each epoch.
+        weight_norm: Euclidean norm of all weights after each epoch
+            (:func:`weight_norm`).
+        extra: ``{name: [value per epoch]}`` from the dicts ``on_epoch`` returns.
+    """
 
     loss: list[float] = field(default_factory=list)
     max_prob: list[float] = field(default_factory=list)
@@ -120,7 +149,14 @@ class TrainHistory:
 
 
 def weight_norm(model: nn.Module) -> float:
-    """Euclidean norm of all parameters named ``*weight`` (biases excluded)."""
+    r"""Euclidean norm of all parameters named ``*weight`` (biases excluded).
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        :math:`\sqrt{\sum \|W\|_F^2}` over its weight tensors, a float.
+    """
     sq = sum(
         float((p.detach() ** 2).sum())
         for n, p in model.named_parameters()
@@ -131,7 +167,15 @@ def weight_norm(model: nn.Module) -> float:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, without gradients."""
+    """Logits of ``model`` on ``x`` in eval mode, without gradients.
+
+    Args:
+        model: a classifier; its train/eval mode is restored afterwards.
+        x: inputs ``(N, F)``.
+
+    Returns:
+        Logits ``(N, K)``, detached.
+    """
     was_training = model.training
     model.eval()
     out = model(x)
@@ -140,7 +184,15 @@ def predict_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of rows whose arg-max equals the label."""
+    """Fraction of rows whose arg-max equals the label.
+
+    Args:
+        logits: ``(N, K)`` scores (logits or probabilities).
+        labels: ``(N,)`` class indices.
+
+    Returns:
+        The accuracy in :math:`[0, 1]`, a float.
+    """
     return float((logits.argmax(dim=1) == labels).float().mean())
 
 
@@ -166,6 +218,29 @@ def train_classifier(
     on top). ``loss_fn(logits, y_batch)`` replaces the LS loss when given.
     Mini-batches are shuffled by a generator seeded with ``seed``;
     ``on_epoch(epoch, model)`` may return a dict of extra metrics to record.
+
+    Args:
+        model: the network, trained in place.
+        x: inputs ``(N, F)``.
+        y: class indices ``(N,)`` or probability targets ``(N, K)``.
+        alpha: smoothing in ``convention`` (in :math:`[0, 1]`).
+        convention: ``"uniform"`` or ``"off_target"``.
+        epochs: passes over the data (an integer >= 1).
+        batch_size: mini-batch size (an integer >= 1).
+        lr: Adam's learning rate.
+        weight_decay: Adam's L2 weight decay.
+        seed: seed of the mini-batch order.
+        loss_fn: optional ``loss_fn(logits, y_batch)`` returning a scalar,
+            used instead of the LS loss.
+        on_epoch: optional ``on_epoch(epoch, model)`` called after every
+            epoch; the dict it returns (if any) is recorded in ``extra``.
+
+    Returns:
+        A :class:`TrainHistory` with one entry per epoch.
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in rows, or ``epochs``/``batch_size``
+            are not positive.
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(

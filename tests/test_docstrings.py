@@ -20,8 +20,6 @@ import re
 import textwrap
 from dataclasses import is_dataclass
 
-import pytest
-
 import lsmath
 
 # Google-style section headers that napoleon recognises (a line of its own,
@@ -217,25 +215,10 @@ def test_parser_reads_google_sections():
 # Modules still to be documented; their findings do not fail the main test
 # (issue 20). applications, dynamics and training are being restructured by
 # another change; the xfail test below lists what they still lack.
-NOT_YET = {
-    "lsmath.applications",
-    "lsmath.dynamics",
-    "lsmath.training",
-}
-
-
-def _module(problem: str) -> str:
-    return ".".join(problem.split(":")[0].split(".")[:2])
 
 
 def test_every_public_parameter_is_documented():
-    problems = [p for p in findings() if _module(p) not in NOT_YET]
-    assert not problems, f"{len(problems)} undocumented:\n" + "\n".join(problems)
-
-
-@pytest.mark.xfail(reason="modules in NOT_YET not documented yet", strict=False)
-def test_modules_not_yet_documented():
-    problems = [p for p in findings() if _module(p) in NOT_YET]
+    problems = findings()
     assert not problems, f"{len(problems)} undocumented:\n" + "\n".join(problems)
 
 

@@ -312,7 +312,7 @@ def test_huge_temperature_is_not_nan():
 # ---------- low precision: PyTorch's own kernels, time and memory ------------
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
 @pytest.mark.parametrize("k", [10, 1000])
 def test_low_precision_is_torch_bit_for_bit_with_no_more_memory(dtype, k):
     # Issue 18: in bfloat16 the float32 row kernels were up to 3.8x torch's time
