@@ -202,19 +202,30 @@ def _check_target_values(logits, target, ignore_index) -> None:
 
 def _torch_cross_entropy(logits, target, a, weight, ignore_index, reduction):
     """``F.cross_entropy`` after lsmath's own checks (readable errors, same shapes)."""
-    if not target.dtype.is_floating_point:
+    class_indices = not target.dtype.is_floating_point
+    if class_indices:
         target = target.long()
-        _check_target_values(logits, target, ignore_index)
+        if logits.device.type != "cpu":
+            # off the CPU an out-of-range index is a device-side assert
+            _check_target_values(logits, target, ignore_index)
     if weight is not None:
         weight = weight.to(logits.dtype)
-    return torch.nn.functional.cross_entropy(
-        logits,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=a,
-    )
+    try:
+        return torch.nn.functional.cross_entropy(
+            logits,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=a,
+        )
+    except (IndexError, RuntimeError):
+        # On the CPU PyTorch checks the indices itself; only when it rejects
+        # them is the range checked here (one pass over the targets saved per
+        # call), to raise lsmath's readable error instead of PyTorch's.
+        if class_indices:
+            _check_target_values(logits, target, ignore_index)
+        raise
 
 
 def _use_row_kernel(logits, target, weight, prior) -> bool:
