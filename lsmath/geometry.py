@@ -310,7 +310,7 @@ def template_plane_basis(weights, classes) -> np.ndarray:
         raise ValueError(f"classes must lie in [0, K) = [0, {w.shape[0]}), got {cls}")
     a, b, c = (w[k] for k in cls)
     e1 = b - a
-    n1 = np.linalg.norm(e1)
+    n1 = float(np.linalg.norm(e1))
     if n1 == 0:
         raise ValueError("templates a and b coincide: the plane is not defined")
     e1 = e1 / n1

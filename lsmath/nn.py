@@ -106,6 +106,10 @@ class LabelSmoothingCrossEntropy(torch.nn.Module):
         if prior is not None:
             prior = check_prior(prior, len(prior))
         self.register_buffer("prior", prior)
+        # the buffers' types, for readers and type checkers (nn.Module's
+        # __getattr__ would read them as Tensor | Module)
+        self.weight: torch.Tensor | None
+        self.prior: torch.Tensor | None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of ``input`` (logits) against ``target``.
