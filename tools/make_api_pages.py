@@ -158,6 +158,16 @@ def first_sentence(obj, module: str) -> str:
     return text
 
 
+def _lower_first(title: str) -> str:
+    """Lower-case the first letter after the colon, unless the word is an acronym."""
+    first = title.split()[0]
+    return (
+        title
+        if len(first) > 1 and first[:2].isupper()
+        else title[0].lower() + title[1:]
+    )
+
+
 def page(module: str, title: str, chapter: str | None) -> str:
     used = (
         f"Used in {{doc}}`../{chapter}`; documented from the docstrings."
@@ -165,7 +175,7 @@ def page(module: str, title: str, chapter: str | None) -> str:
         else "Used throughout the book; documented from the docstrings."
     )
     return (
-        f"# `lsmath.{module}`: {title[0].lower() + title[1:]}\n\n{used}\n\n"
+        f"# `lsmath.{module}`: {_lower_first(title)}\n\n{used}\n\n"
         f"```{{eval-rst}}\n.. automodule:: lsmath.{module}\n   :members:\n```\n"
     )
 
