@@ -82,6 +82,9 @@ class FrameworkRule:
 
 
 #: Each framework's label-smoothing rule (convention, padding, normalisation, source file), by name.
+#: Listed in chapter 7's framework table; the value is not printed here.
+#:
+#: :meta hide-value:
 FRAMEWORKS: dict[str, FrameworkRule] = {
     rule.key: rule
     for rule in [
