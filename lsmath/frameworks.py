@@ -270,15 +270,9 @@ def target_masses(
     the smoothed label ``1 - a/2`` and ``a/2``.
 
     Args:
-        framework: a key of ``FRAMEWORKS``: ``"pytorch"``,
-            ``"keras_categorical"``, ``"keras_binary"``, ``"optax"``,
-            ``"timm"``, ``"fairseq"``, ``"fairseq_legacy"``, ``"huggingface"``,
-            ``"opennmt"`` or ``"tensor2tensor"``.
-        smoothing: the framework's own smoothing parameter, in ``[0, 1]``
-            (its :math:`\alpha` or :math:`\varepsilon`, as the framework
-            defines it).
-        num_classes: the number of columns of the logits ``K`` (``V``),
-            ``>= 2`` (``>= 3`` for OpenNMT-py; exactly 2 for ``"keras_binary"``).
+        framework: a key of ``FRAMEWORKS``, as in :func:`lsmath_equivalent`.
+        smoothing: the framework's own smoothing parameter, as there.
+        num_classes: the number of columns of the logits ``K``, as there.
 
     Returns:
         ``(y_true, y_other)``, two floats.

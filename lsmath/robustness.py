@@ -311,21 +311,16 @@ def pgd(
     default step size is ``2.5 * eps / steps``. ``loss`` as in :func:`fgsm`.
 
     Args:
-        model: classifier ``nn.Module``, ``(N, d) -> (N, K)`` logits, rows
-            independent (no batch norm in training mode).
+        model: the classifier, as in :func:`fgsm`.
         x: floating inputs ``(N, d)``.
         y: true class indices ``(N,)`` in ``[0, K)``.
-        eps: the L-infinity radius :math:`\epsilon \ge 0` of the perturbation
-            (in input units).
+        eps: the L-infinity radius :math:`\epsilon \ge 0`, as in :func:`fgsm`.
         steps: the number of ascent steps, a positive integer; default 10.
         step_size: the size of each signed step, ``>= 0``; default ``None``
             gives ``2.5 * eps / steps``.
-        loss: the objective ascended: ``"ce"`` (default; the LS
-            cross-entropy with ``alpha``) or ``"margin"`` (:func:`margin_loss`).
-        alpha: smoothing of the attacked cross-entropy, in ``[0, 1]`` (default
-            0, the hard loss); unused with ``loss="margin"``.
-        convention: ``"uniform"`` (default, :math:`\alpha`) or
-            ``"off_target"`` (:math:`\varepsilon`).
+        loss: the objective ascended, ``"ce"`` or ``"margin"``, as in :func:`fgsm`.
+        alpha: smoothing of the attacked cross-entropy, as in :func:`fgsm`.
+        convention: ``"uniform"`` or ``"off_target"``, as in :func:`fgsm`.
         random_start: start from a uniform draw in the ball instead of ``x``
             (default ``False``).
         seed: seed of the random start; default 0.
