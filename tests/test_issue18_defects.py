@@ -339,3 +339,42 @@ def test_low_precision_is_torch_bit_for_bit_with_no_more_memory(dtype, k):
     ours_peak = run(lambda z: ls_cross_entropy(z, target, 0.1))
     torch_peak = run(lambda z: F.cross_entropy(z, target, label_smoothing=0.1))
     assert ours_peak <= torch_peak
+
+
+# ---------- the plain call skips lsmath's checks, not their answers ---------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_plain_call_equals_checked_path_bit_for_bit(dtype, reduction):
+    # A 0-d tensor alpha is valid but not a Python float, so it takes the
+    # fully checked path; the plain float call must give the same bits.
+    z, t = _zt(n=64, k=7, seed=3, dtype=dtype)
+    t[::5] = -100
+    z1 = z.clone().requires_grad_()
+    z2 = z.clone().requires_grad_()
+    fast = ls_cross_entropy(z1, t, 0.2, reduction=reduction)
+    a = torch.tensor(0.2, dtype=torch.float64)  # .item() is exactly 0.2
+    checked = ls_cross_entropy(z2, t, a, reduction=reduction)
+    assert fast.dtype == checked.dtype == dtype
+    assert torch.equal(fast, checked)
+    fast.sum().backward()
+    checked.sum().backward()
+    assert torch.equal(z1.grad, z2.grad)
+
+
+def test_plain_call_skips_the_python_checks(monkeypatch):
+    # Issue 18: the per-call Python cost at K = 10 was what kept bfloat16 under
+    # a busy process above 1.1x torch's time. The common call must not run the
+    # full argument checks (it is valid by its types alone).
+    from lsmath import losses
+
+    def fail(*args):
+        raise AssertionError("full checks ran for a plain call")
+
+    monkeypatch.setattr(losses, "_check_loss_arguments", fail)
+    z, t = _zt()
+    ref = F.cross_entropy(z, t, label_smoothing=0.1)
+    assert torch.equal(ls_cross_entropy(z, t, 0.1), ref)
+    with pytest.raises(AssertionError, match="full checks"):
+        ls_cross_entropy(z, t, 0.1, convention="off_target")
