@@ -5,6 +5,9 @@ lsmath.ls_linear_cross_entropy, which works chunk_size rows at a time.
     python benchmarks/bench_linear_cross_entropy.py              # CPU: sweeps over N and over V
     python benchmarks/bench_linear_cross_entropy.py --device cuda  # N=8192, D=4096,
                                                                    # V=128256, bfloat16
+    python benchmarks/bench_linear_cross_entropy.py --time-grid --dtype bfloat16 \
+        --ns 1024 4096 --vs 8000 32000 --d 256 --threads 0 --clock wall --chunk 0
+                                      # time only: chunked vs naive-torch at every (N, V)
 
 Methods (forward + backward, gradients for hidden and weight):
   naive-torch   F.cross_entropy(hidden @ weight.T, target, label_smoothing=alpha)
@@ -239,6 +242,57 @@ def cuda_run(args):
     return {"memory": results, "losses": losses, "times": times, "chunk": chunk}
 
 
+def time_grid(args):
+    """Wall-clock or CPU time of naive-torch and chunked at every (N, V) of the sweeps.
+
+    Where ``ls_linear_cross_entropy`` stops paying for its memory saving in
+    time (issue 18: bfloat16 on CPU), as the ratio chunked / naive-torch.
+    """
+    dtype = DTYPES[args.dtype]
+    rows = []
+    for n in args.ns:
+        for v in args.vs:
+            chunk = args.chunk or _default_chunk_size(n, args.d, v)
+            h, w, t = make_inputs(n, args.d, v, dtype, "cpu")
+            fns = {}
+            for m in ("naive-torch", "chunked"):
+                f = loss_fn(m, args.alpha, chunk)
+
+                def step(f=f):
+                    f(h, w, t).backward()
+                    h.grad = w.grad = None
+
+                fns[m] = step
+            times = C.interleaved_times(
+                fns, args.rounds, args.threads, args.clock, min_round_s=0.0
+            )
+            rows.append({"n": n, "v": v, "chunk": chunk, "times": times})
+            print(f"N={n} V={v} done ({C.load_note()})", flush=True)
+    print()
+    print(
+        f"CPU, {args.dtype}, D = {args.d}, alpha = {args.alpha}, "
+        f"{args.threads} thread(s), {args.clock} clock, {args.rounds} interleaved rounds; "
+        "forward + backward"
+    )
+    print()
+    print(
+        "| N | V | chunk_size | naive-torch ms, median [IQR] | chunked ms, median [IQR] "
+        "| ratio chunked / naive-torch, median of paired [IQR] |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        qn = C.quantiles(r["times"]["naive-torch"])
+        qc = C.quantiles(r["times"]["chunked"])
+        ratio = C.paired_ratio(r["times"], "chunked", "naive-torch")
+        print(
+            f"| {r['n']} | {r['v']} | {r['chunk']} "
+            f"| {C.fmt_ms(qn[0])} [{C.fmt_ms(qn[1])}, {C.fmt_ms(qn[2])}] "
+            f"| {C.fmt_ms(qc[0])} [{C.fmt_ms(qc[1])}, {C.fmt_ms(qc[2])}] "
+            f"| {ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}] |"
+        )
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,7 +327,8 @@ def main():
     ap.add_argument(
         "--chunk",
         type=int,
-        help="chunk_size (CPU default 256; CUDA default about N*D/V)",
+        help="chunk_size (CPU default 256; CUDA default about N*D/V; 0: lsmath's "
+        "default, about N*D/V)",
     )
     ap.add_argument(
         "--dtype",
@@ -283,12 +338,29 @@ def main():
     ap.add_argument(
         "--rounds", type=int, default=7, help="interleaved timing rounds (0: no timing)"
     )
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (0: torch's default)",
+    )
+    ap.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="CPU timings: process CPU time or perf_counter",
+    )
+    ap.add_argument(
+        "--time-grid",
+        action="store_true",
+        help="CPU: time naive-torch and chunked at every (N, V) in --ns x --vs (no memory)",
+    )
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(json.loads(args.child))
+    args.threads = C.resolve_threads(args.threads)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -298,11 +370,18 @@ def main():
         res = cuda_run(args)
     else:
         args.n, args.d, args.v = args.n or 2048, args.d or 128, args.v or 32000
-        args.dtype, args.chunk = args.dtype or "float32", args.chunk or 256
+        args.dtype = args.dtype or "float32"
         print(
             f"torch {torch.__version__}, {args.threads} thread(s), {C.load_note()}",
             flush=True,
         )
+        if args.time_grid:
+            res = {"grid": time_grid(args)}
+            print(f"\n({C.load_note()})")
+            if args.json:
+                Path(args.json).write_text(json.dumps(res, indent=1))
+            return
+        args.chunk = 256 if args.chunk is None else args.chunk
         res = {"sweep": cpu_sweep(args)}
         if args.rounds:
             res["times"] = timing(
@@ -313,7 +392,7 @@ def main():
                 args.v,
                 args.chunk,
                 DTYPES[args.dtype],
-                "cpu",
+                args.clock,
             )
         print(f"\n({C.load_note()})")
     if args.json:
