@@ -227,6 +227,22 @@ class BusyProcesses:
         return False
 
 
+def add_timing_arguments(ap) -> None:
+    """``--threads`` and ``--clock``, shared by the benchmark scripts."""
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (1: least noisy on a shared machine; 0: torch's default)",
+    )
+    ap.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="cpu: process CPU time (robust on a shared machine); wall: perf_counter",
+    )
+
+
 def resolve_threads(threads: int) -> int:
     """0 means torch's default intra-op thread count (what a user gets)."""
     return threads if threads > 0 else torch.get_num_threads()

@@ -52,6 +52,20 @@ def loss_fn(method, alpha, chunk):
     )
 
 
+def step_fns(methods, alpha, chunk, h, w, t) -> dict:
+    """One forward + backward per call for each method, gradients dropped after it."""
+    fns = {}
+    for m in methods:
+        f = loss_fn(m, alpha, chunk)
+
+        def step(f=f):
+            f(h, w, t).backward()
+            h.grad = w.grad = None
+
+        fns[m] = step
+    return fns
+
+
 def make_inputs(n, d, v, dtype, device, seed=0):
     g = torch.Generator(device=device).manual_seed(seed)
     h = (torch.randn(n, d, generator=g, device=device)).to(dtype).requires_grad_()
@@ -162,16 +176,7 @@ def cpu_sweep(args):
 
 
 def timing(args, device, n, d, v, chunk, dtype, clock):
-    h, w, t = make_inputs(n, d, v, dtype, device)
-    fns = {}
-    for m in METHODS:
-        f = loss_fn(m, args.alpha, chunk)
-
-        def step(f=f):
-            f(h, w, t).backward()
-            h.grad = w.grad = None
-
-        fns[m] = step
+    fns = step_fns(METHODS, args.alpha, chunk, *make_inputs(n, d, v, dtype, device))
     times = C.interleaved_times(fns, args.rounds, args.threads, clock, min_round_s=0.0)
     print()
     print(
@@ -253,16 +258,8 @@ def time_grid(args):
     for n in args.ns:
         for v in args.vs:
             chunk = args.chunk or _default_chunk_size(n, args.d, v)
-            h, w, t = make_inputs(n, args.d, v, dtype, "cpu")
-            fns = {}
-            for m in ("naive-torch", "chunked"):
-                f = loss_fn(m, args.alpha, chunk)
-
-                def step(f=f):
-                    f(h, w, t).backward()
-                    h.grad = w.grad = None
-
-                fns[m] = step
+            inputs = make_inputs(n, args.d, v, dtype, "cpu")
+            fns = step_fns(("naive-torch", "chunked"), args.alpha, chunk, *inputs)
             times = C.interleaved_times(
                 fns, args.rounds, args.threads, args.clock, min_round_s=0.0
             )
@@ -338,18 +335,7 @@ def main():
     ap.add_argument(
         "--rounds", type=int, default=7, help="interleaved timing rounds (0: no timing)"
     )
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (0: torch's default)",
-    )
-    ap.add_argument(
-        "--clock",
-        choices=["cpu", "wall"],
-        default="cpu",
-        help="CPU timings: process CPU time or perf_counter",
-    )
+    C.add_timing_arguments(ap)
     ap.add_argument(
         "--time-grid",
         action="store_true",

@@ -70,23 +70,12 @@ def main():
     ap.add_argument(
         "--rounds", type=int, default=21, help="interleaved timing rounds per method"
     )
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (1: least noisy on a shared machine; 0: torch's default)",
-    )
+    C.add_timing_arguments(ap)
     ap.add_argument(
         "--busy",
         type=int,
         default=0,
         help="spinning processes run beside the benchmark",
-    )
-    ap.add_argument(
-        "--clock",
-        choices=["cpu", "wall"],
-        default="cpu",
-        help="cpu: process CPU time (robust on a shared machine); wall: perf_counter",
     )
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
